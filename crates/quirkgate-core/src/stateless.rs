@@ -1,0 +1,231 @@
+//! Stateless answers: what the gateway says to a request before any
+//! transaction exists (a malformed request, an OPTIONS ping, a method it does
+//! not serve yet).
+
+use std::net::SocketAddr;
+
+use bytes::Bytes;
+
+use crate::msg::build::{response, MessageWriter};
+use crate::msg::headers::Via;
+use crate::msg::{validate, HeaderName, Method, SipMessage};
+
+/// The methods this build serves; OPTIONS advertises exactly these.
+pub const ALLOW: &str = "OPTIONS";
+/// The extensions this build supports.
+pub const SUPPORTED: &str = "";
+
+/// The response to a request received from `source`, or `None` when nothing
+/// may be answered (a response, an ACK, bytes that are not SIP at all).
+pub fn answer_datagram(datagram: Bytes, source: SocketAddr) -> Option<Bytes> {
+    match SipMessage::parse_datagram(datagram.clone()) {
+        Ok(msg) => answer(msg, source),
+        Err(error) => {
+            // A request whose body framing is broken can still be told why,
+            // if its header section is readable (RFC 4475 `clerr`, `ncl`).
+            let head = SipMessage::parse_head(datagram).ok()?;
+            refuse(head, source, 400, &error.to_string())
+        }
+    }
+}
+
+/// Answers a parsed request; responses and ACKs get no answer.
+pub fn answer(msg: SipMessage, source: SocketAddr) -> Option<Bytes> {
+    if let Err(rejection) = validate(&msg) {
+        return refuse(msg, source, rejection.status, &rejection.error.to_string());
+    }
+    match msg.method()? {
+        Method::Ack => None,
+        Method::Options => {
+            let mut w = start(msg, source, 200, "OK")?;
+            w.known(HeaderName::Allow, ALLOW.as_bytes());
+            if !SUPPORTED.is_empty() {
+                w.known(HeaderName::Supported, SUPPORTED.as_bytes());
+            }
+            w.header(b"Accept", b"application/sdp");
+            Some(w.finish(b""))
+        }
+        _ => {
+            let mut w = start(msg, source, 501, "Not Implemented")?;
+            w.known(HeaderName::Allow, ALLOW.as_bytes());
+            Some(w.finish(b""))
+        }
+    }
+}
+
+fn refuse(msg: SipMessage, source: SocketAddr, status: u16, reason: &str) -> Option<Bytes> {
+    // Never answer an ACK, and never answer a response (RFC 3261 §8.2.1).
+    if msg.method().is_none_or(|m| *m == Method::Ack) {
+        return None;
+    }
+    // The reason phrase says what was wrong; a response needs a Via to go
+    // anywhere, so a request without one is dropped.
+    msg.header(HeaderName::Via)?;
+    let phrase = match status {
+        505 => "Version Not Supported".to_string(),
+        _ => format!("Bad Request: {reason}"),
+    };
+    Some(start(msg, source, status, &phrase)?.finish(b""))
+}
+
+fn start(
+    mut msg: SipMessage,
+    source: SocketAddr,
+    status: u16,
+    reason: &str,
+) -> Option<MessageWriter> {
+    stamp_received(&mut msg, source);
+    let tag = stateless_tag(&msg);
+    Some(response(&msg, status, reason, Some(&tag)))
+}
+
+/// RFC 3261 §18.2.1 and RFC 3581: record where the request really came
+/// from in its top Via, so the response reaches a phone behind NAT.
+pub fn stamp_received(msg: &mut SipMessage, source: SocketAddr) {
+    let Some(line) = msg.header(HeaderName::Via) else {
+        return;
+    };
+    let (first, rest) = match crate::msg::syntax::find_unquoted(line, b',') {
+        Some(i) => (&line[..i], Some(&line[i..])),
+        None => (line, None),
+    };
+    let Ok(via) = Via::parse(first) else {
+        return;
+    };
+    let ip = source.ip().to_string();
+    let wants_rport = via.rport() == Some(None);
+    let host = via
+        .host
+        .strip_prefix(b"[")
+        .and_then(|h| h.strip_suffix(b"]"))
+        .unwrap_or(via.host);
+    let needs_received = host != ip.as_bytes() || wants_rport;
+    if !needs_received && !wants_rport {
+        return;
+    }
+    let mut value = Vec::with_capacity(line.len() + 40);
+    let first = crate::msg::syntax::trim_lws(first);
+    if wants_rport {
+        // Replace the bare `rport` flag by its value.
+        let params = via.params.raw();
+        let head = &first[..first.len() - params.len()];
+        value.extend_from_slice(head);
+        for (name, v) in via.params.iter() {
+            value.push(b';');
+            value.extend_from_slice(name);
+            if name.eq_ignore_ascii_case(b"rport") {
+                value.extend_from_slice(format!("={}", source.port()).as_bytes());
+            } else if let Some(v) = v {
+                value.push(b'=');
+                value.extend_from_slice(v);
+            }
+        }
+    } else {
+        value.extend_from_slice(first);
+    }
+    if needs_received && via.received().is_none() {
+        value.extend_from_slice(b";received=");
+        value.extend_from_slice(ip.as_bytes());
+    }
+    if let Some(rest) = rest {
+        value.extend_from_slice(rest);
+    }
+    msg.set_header_value(HeaderName::Via, 0, &value);
+}
+
+/// A To tag derived from the request, so a retransmitted request gets the
+/// same tag without any state being kept.
+fn stateless_tag(msg: &SipMessage) -> String {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    let parts = [
+        msg.call_id().unwrap_or_default(),
+        msg.header(HeaderName::From).unwrap_or_default(),
+        msg.header(HeaderName::CSeq).unwrap_or_default(),
+    ];
+    for b in parts.iter().flat_map(|p| p.iter()) {
+        hash = (hash ^ u64::from(*b)).wrapping_mul(0x100_0000_01b3);
+    }
+    format!("qg{hash:016x}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn src() -> SocketAddr {
+        "198.51.100.7:40123".parse().unwrap()
+    }
+
+    fn reply(req: &'static [u8]) -> Option<SipMessage> {
+        answer_datagram(Bytes::from_static(req), src())
+            .map(|b| SipMessage::parse_datagram(b).unwrap())
+    }
+
+    const OPTIONS: &[u8] = b"OPTIONS sip:gw@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.2:5060;branch=z9hG4bKa;rport\r\n\
+From: <sip:a@x>;tag=1\r\nTo: <sip:gw@127.0.0.1>\r\nCall-ID: c1\r\nCSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n";
+
+    #[test]
+    fn options_gets_200_with_allow_and_nat_stamps() {
+        let r = reply(OPTIONS).unwrap();
+        assert_eq!(r.status(), Some(200));
+        assert_eq!(r.header(HeaderName::Allow), Some(ALLOW.as_bytes()));
+        let via = r.top_via().unwrap().unwrap();
+        assert_eq!(via.rport(), Some(Some(40123)));
+        assert_eq!(via.received(), Some(&b"198.51.100.7"[..]));
+        assert_eq!(via.branch(), Some(&b"z9hG4bKa"[..]));
+        // The same request gets the same tag: retransmissions stay consistent.
+        let again = reply(OPTIONS).unwrap();
+        assert_eq!(
+            r.to_header().unwrap().unwrap().tag(),
+            again.to_header().unwrap().unwrap().tag()
+        );
+    }
+
+    #[test]
+    fn malformed_request_gets_400_saying_why() {
+        let r = reply(
+            b"OPTIONS sip:gw SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.2\r\nFrom: <sip:a@x>;tag=1\r\n\
+To: <sip:gw>\r\nCall-ID: c1\r\nCSeq: 99999999999 OPTIONS\r\n\r\n",
+        )
+        .unwrap();
+        assert_eq!(r.status(), Some(400));
+        let reason = String::from_utf8_lossy(r.reason().unwrap()).into_owned();
+        assert_eq!(
+            reason,
+            "Bad Request: CSeq: sequence number is larger than 4294967295"
+        );
+    }
+
+    #[test]
+    fn content_length_beyond_datagram_gets_400() {
+        let r = reply(
+            b"OPTIONS sip:gw SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.2\r\nFrom: <sip:a@x>;tag=1\r\n\
+To: <sip:gw>\r\nCall-ID: c1\r\nCSeq: 1 OPTIONS\r\nContent-Length: 9999\r\n\r\nshort",
+        )
+        .unwrap();
+        assert_eq!(r.status(), Some(400));
+        assert!(r
+            .reason()
+            .unwrap()
+            .ends_with(b"exceeds the 5 body bytes received"));
+    }
+
+    #[test]
+    fn garbage_responses_and_acks_get_nothing() {
+        assert!(reply(b"\x00\x01garbage").is_none());
+        assert!(reply(b"SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP x\r\n\r\n").is_none());
+        assert!(reply(b"ACK sip:gw SIP/2.0\r\nVia: SIP/2.0/UDP x;branch=z9hG4bK1\r\nFrom: <sip:a@x>;tag=1\r\n\
+To: <sip:gw>;tag=2\r\nCall-ID: c\r\nCSeq: 1 ACK\r\n\r\n")
+        .is_none());
+    }
+
+    #[test]
+    fn wrong_version_gets_505() {
+        let r = reply(
+            b"OPTIONS sip:gw SIP/7.0\r\nVia: SIP/7.0/UDP 10.0.0.2\r\nFrom: <sip:a@x>;tag=1\r\n\
+To: <sip:gw>\r\nCall-ID: c1\r\nCSeq: 1 OPTIONS\r\n\r\n",
+        )
+        .unwrap();
+        assert_eq!(r.status(), Some(505));
+    }
+}

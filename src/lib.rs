@@ -1,0 +1,9 @@
+//! quirkgate: a SIP B2BUA/SBC whose provider leg bends to each provider's
+//! quirks. This crate is the shell (runtime, sockets, admin, command line)
+//! around the sans-IO core in `quirkgate-core`.
+
+pub mod config;
+pub mod lint;
+pub mod shell;
+
+pub use quirkgate_core as core;

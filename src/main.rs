@@ -1,0 +1,133 @@
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use quirkgate::config::Config;
+
+/// quirkgate: a SIP B2BUA/SBC that bends its provider leg to each
+/// provider's quirks.
+#[derive(Parser)]
+#[command(version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the gateway (on the embedded default configuration without --config).
+    Run {
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        /// Log filter, e.g. `debug` to log every SIP message in and out.
+        #[arg(long, env = "QUIRKGATE_LOG", default_value = "info")]
+        log: String,
+    },
+    /// Check a configuration file and report every error with its line.
+    Check { file: PathBuf },
+    /// Judge files that each hold one raw SIP message.
+    Lint {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Replay a capture as a call-flow ladder (not available yet).
+    Replay { capture: PathBuf },
+    /// Match a capture against the quirk catalogue (not available yet).
+    Diagnose { capture: PathBuf },
+    /// List or show quirk profiles (not available yet).
+    Profiles,
+}
+
+fn main() -> ExitCode {
+    match Cli::parse().command {
+        Command::Run { config, log } => run(config, &log),
+        Command::Check { file } => match Config::load(&file) {
+            Ok(_) => {
+                println!("{}: ok", file.display());
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                ExitCode::FAILURE
+            }
+        },
+        Command::Lint { files } => lint(&files),
+        Command::Replay { .. } | Command::Diagnose { .. } | Command::Profiles => {
+            eprintln!("quirkgate: this command is not available in this build yet");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(config_path: Option<PathBuf>, log: &str) -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(log))
+        .with_writer(std::io::stderr)
+        .init();
+    let config = match &config_path {
+        Some(path) => match Config::load(path) {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("{e}");
+                return ExitCode::FAILURE;
+            }
+        },
+        None => Config::embedded(),
+    };
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("quirkgate: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let users = config.users.clone();
+    let origin = config_path.map_or("the embedded default configuration".to_string(), |p| {
+        p.display().to_string()
+    });
+    let result = runtime.block_on(quirkgate::shell::run(config, |bound| {
+        println!(
+            "quirkgate {} running on {origin}",
+            env!("CARGO_PKG_VERSION")
+        );
+        for listen in &bound.sip {
+            println!("  sip   {listen}");
+        }
+        println!("  admin http://{}/", bound.admin);
+        for user in &users {
+            match &user.password {
+                Some(password) => println!("  user  {} password {password}", user.number),
+                None => println!("  user  {} (IP-authorised)", user.number),
+            }
+        }
+    }));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("quirkgate: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn lint(files: &[PathBuf]) -> ExitCode {
+    let mut all_valid = true;
+    for file in files {
+        match std::fs::read(file) {
+            Ok(bytes) => {
+                let report = quirkgate::lint::lint(&bytes);
+                all_valid &= report.verdict.is_ok();
+                println!("{}: {report}", file.display());
+            }
+            Err(e) => {
+                all_valid = false;
+                println!("{}: unreadable: {e}", file.display());
+            }
+        }
+    }
+    if all_valid {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
