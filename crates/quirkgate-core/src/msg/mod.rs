@@ -339,12 +339,13 @@ impl SipMessage {
         };
         let h = &self.headers[pos];
         let old = h.line.bytes(&self.buf);
+        // Everything around the value (name, spacing, line end) is kept.
         let prefix = &old[..h.value.start as usize];
-        let terminator = line_terminator(old);
-        let mut line = BytesMut::with_capacity(prefix.len() + value.len() + terminator.len());
+        let suffix = &old[h.value.end as usize..];
+        let mut line = BytesMut::with_capacity(prefix.len() + value.len() + suffix.len());
         line.put_slice(prefix);
         line.put_slice(value);
-        line.put_slice(terminator);
+        line.put_slice(suffix);
         let value_span = prefix.len() as u32..(prefix.len() + value.len()) as u32;
         let name_span = h.name_span.clone();
         self.headers[pos] = HeaderLine {
@@ -443,17 +444,6 @@ impl SipMessage {
 fn shifted(span: &Span, by: i64) -> Span {
     let move_by = |x: u32| (i64::from(x) + by) as u32;
     move_by(span.start)..move_by(span.end)
-}
-
-/// The CRLF or bare LF that ends a header line as the sender wrote it.
-fn line_terminator(line: &[u8]) -> &'static [u8] {
-    if line.ends_with(b"\r\n") {
-        b"\r\n"
-    } else if line.ends_with(b"\n") {
-        b"\n"
-    } else {
-        b""
-    }
 }
 
 #[cfg(test)]
