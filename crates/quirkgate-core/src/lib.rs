@@ -5,5 +5,6 @@
 //! `clippy.toml` beside this file forbids the clock calls, and the crate has
 //! no async runtime among its dependencies.
 
+pub mod fuzzing;
 pub mod msg;
 pub mod stateless;

@@ -58,9 +58,10 @@ fn refuse(msg: SipMessage, source: SocketAddr, status: u16, reason: &str) -> Opt
     if msg.method().is_none_or(|m| *m == Method::Ack) {
         return None;
     }
-    // The reason phrase says what was wrong; a response needs a Via to go
-    // anywhere, so a request without one is dropped.
+    // A response is routed by Via and matched by branch and CSeq method
+    // (RFC 3261 §17.1.3): without them no one could use the answer.
     msg.header(HeaderName::Via)?;
+    msg.header(HeaderName::CSeq)?;
     let phrase = match status {
         505 => "Version Not Supported".to_string(),
         _ => format!("Bad Request: {reason}"),

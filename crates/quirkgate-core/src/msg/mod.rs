@@ -13,7 +13,7 @@ mod name;
 mod parse;
 pub mod syntax;
 pub mod uri;
-pub mod validate;
+pub(crate) mod validate;
 
 use std::ops::Range;
 

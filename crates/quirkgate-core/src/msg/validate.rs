@@ -70,7 +70,7 @@ pub fn validate(msg: &SipMessage) -> Result<(), Rejection> {
     check_semantics(msg)
 }
 
-fn check_header(name: HeaderName, value: &[u8]) -> Result<(), String> {
+pub(crate) fn check_header(name: HeaderName, value: &[u8]) -> Result<(), String> {
     let each = |f: &dyn Fn(&[u8]) -> Result<(), String>| split_list(value).try_for_each(f);
     match name {
         HeaderName::Via => each(&|v| Via::parse(v).map(drop)),

@@ -1,0 +1,247 @@
+//! The `quirkgate` binary end to end: lint's exit status, config errors, and
+//! `run` answering over real UDP and TCP sockets on loopback.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream, UdpSocket};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use bytes::Bytes;
+use quirkgate_core::msg::SipMessage;
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_quirkgate"))
+}
+
+fn torture(pattern: &str) -> Vec<std::path::PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus/torture");
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_string_lossy().ends_with(pattern))
+        .collect();
+    files.sort();
+    files
+}
+
+#[test]
+fn lint_exit_status_follows_the_verdicts() {
+    let valid = bin()
+        .arg("lint")
+        .args(torture(".valid.sip"))
+        .output()
+        .unwrap();
+    assert!(valid.status.success());
+    let out = String::from_utf8(valid.stdout).unwrap();
+    assert_eq!(out.lines().count(), 38);
+    assert!(
+        out.lines()
+            .all(|l| l.ends_with(": valid (round-trips byte-exactly)")),
+        "{out}"
+    );
+
+    let invalid = bin()
+        .arg("lint")
+        .args(torture(".invalid.sip"))
+        .output()
+        .unwrap();
+    assert_eq!(invalid.status.code(), Some(1));
+    let out = String::from_utf8(invalid.stdout).unwrap();
+    assert_eq!(
+        out.lines().filter(|l| l.contains(": invalid: ")).count(),
+        23,
+        "{out}"
+    );
+}
+
+#[test]
+fn check_reports_a_misspelt_key_with_file_and_line() {
+    let dir = tempdir();
+    let path = dir.join("office.toml");
+    std::fs::write(
+        &path,
+        "[sip]\nlisten = [\"udp:127.0.0.1:0\"]\nmax_mesage_size = 10\n",
+    )
+    .unwrap();
+    let out = bin().arg("check").arg(&path).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        err.starts_with(&format!(
+            "{}:3:1: unknown field `max_mesage_size`",
+            path.display()
+        )),
+        "{err}"
+    );
+}
+
+fn tempdir() -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "quirkgate-cli-{}-{}",
+        std::process::id(),
+        rand_suffix()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn rand_suffix() -> u64 {
+    use std::hash::{BuildHasher, RandomState};
+    RandomState::new().hash_one(0u8)
+}
+
+/// A running gateway on OS-chosen ports; killed when dropped.
+struct Gateway {
+    child: Child,
+    udp: SocketAddr,
+    tcp: SocketAddr,
+    admin: SocketAddr,
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_gateway() -> Gateway {
+    let dir = tempdir();
+    let config = dir.join("gw.toml");
+    std::fs::write(
+        &config,
+        "[sip]\nlisten = [\"udp:127.0.0.1:0\", \"tcp:127.0.0.1:0\"]\n[admin]\nlisten = \"127.0.0.1:0\"\n\
+         [[user]]\nnumber = \"100\"\npassword = \"pw\"\n",
+    )
+    .unwrap();
+    let mut child = bin()
+        .args(["run", "--config"])
+        .arg(&config)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let (mut udp, mut tcp, mut admin) = (None, None, None);
+    while udp.is_none() || tcp.is_none() || admin.is_none() {
+        let line = lines
+            .next()
+            .expect("gateway printed its listeners")
+            .unwrap();
+        let word = |prefix: &str| {
+            line.trim()
+                .strip_prefix(prefix)
+                .map(|a| a.parse::<SocketAddr>().unwrap())
+        };
+        udp = udp.or_else(|| word("sip   udp:"));
+        tcp = tcp.or_else(|| word("sip   tcp:"));
+        admin = admin.or_else(|| {
+            line.trim()
+                .strip_prefix("admin http://")
+                .map(|a| a.trim_end_matches('/').parse().unwrap())
+        });
+    }
+    Gateway {
+        child,
+        udp: udp.unwrap(),
+        tcp: tcp.unwrap(),
+        admin: admin.unwrap(),
+    }
+}
+
+fn options(branch: &str) -> String {
+    format!(
+        "OPTIONS sip:gw@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:9;branch=z9hG4bK{branch};rport\r\n\
+         From: <sip:probe@127.0.0.1>;tag=p1\r\nTo: <sip:gw@127.0.0.1>\r\nCall-ID: {branch}@test\r\n\
+         CSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
+    )
+}
+
+/// Sends a datagram and waits up to `wait` for the answer.
+fn udp_exchange(
+    sock: &UdpSocket,
+    to: SocketAddr,
+    msg: &[u8],
+    wait: Duration,
+) -> Option<SipMessage> {
+    sock.set_read_timeout(Some(wait)).unwrap();
+    sock.send_to(msg, to).unwrap();
+    let mut buf = [0u8; 65535];
+    match sock.recv_from(&mut buf) {
+        Ok((n, _)) => Some(SipMessage::parse_datagram(Bytes::copy_from_slice(&buf[..n])).unwrap()),
+        Err(_) => None,
+    }
+}
+
+#[test]
+fn run_answers_options_over_udp_and_tcp_and_survives_bad_input() {
+    let gw = start_gateway();
+    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let answered = |msg: &[u8]| udp_exchange(&sock, gw.udp, msg, Duration::from_secs(5));
+
+    let ok = answered(options("a1").as_bytes()).expect("OPTIONS is answered");
+    assert_eq!(ok.status(), Some(200));
+    assert!(ok.header(quirkgate_core::msg::HeaderName::Allow).is_some());
+    let via = ok.top_via().unwrap().unwrap();
+    assert_eq!(via.rport(), Some(Some(sock.local_addr().unwrap().port())));
+
+    // Garbage is dropped without an answer, and the gateway keeps serving.
+    assert!(udp_exchange(
+        &sock,
+        gw.udp,
+        b"\x16\x03\x01garbage",
+        Duration::from_millis(300)
+    )
+    .is_none());
+    // A huge Content-Length gets a 400 that says why.
+    let huge = options("a2").replace("Content-Length: 0", "Content-Length: 99999999");
+    let bad = answered(huge.as_bytes()).expect("answered");
+    assert_eq!(bad.status(), Some(400));
+    assert!(String::from_utf8_lossy(bad.reason().unwrap()).contains("Content-Length"));
+    assert_eq!(
+        answered(options("a3").as_bytes()).unwrap().status(),
+        Some(200)
+    );
+
+    // TCP: two requests in one write plus a CRLF keep-alive, framed apart.
+    let mut tcp = TcpStream::connect(gw.tcp).unwrap();
+    tcp.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+    tcp.write_all(format!("\r\n\r\n{}{}", options("t1"), options("t2")).as_bytes())
+        .unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    while got.windows(12).filter(|w| w == b"SIP/2.0 200 ").count() < 2 {
+        let n = tcp.read(&mut buf).unwrap();
+        assert!(n > 0, "connection stayed open");
+        got.extend_from_slice(&buf[..n]);
+    }
+    let text = String::from_utf8(got).unwrap();
+    assert!(
+        text.contains("branch=z9hG4bKt1") && text.contains("branch=z9hG4bKt2"),
+        "{text}"
+    );
+    assert_eq!(text.matches("SIP/2.0 200 OK\r\n").count(), 2);
+
+    // The admin API answers.
+    let mut http = TcpStream::connect(gw.admin).unwrap();
+    http.write_all(b"GET /api/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut body = String::new();
+    http.read_to_string(&mut body).unwrap();
+    assert!(
+        body.starts_with("HTTP/1.1 200") && body.contains("\"status\":\"ok\""),
+        "{body}"
+    );
+}
+
+#[test]
+fn run_without_config_uses_the_embedded_default_and_prints_demo_users() {
+    // Only the parse of the embedded default is checked here: binding its
+    // fixed ports (5060, 8080) would collide with parallel tests.
+    let config = quirkgate::config::Config::embedded();
+    assert_eq!(config.sip.listen[0].to_string(), "udp:127.0.0.1:5060");
+    assert_eq!(config.sip.listen[1].to_string(), "tcp:127.0.0.1:5060");
+    assert_eq!(config.admin.listen.to_string(), "127.0.0.1:8080");
+    assert!(config.users.iter().all(|u| u.password.is_some()));
+}
