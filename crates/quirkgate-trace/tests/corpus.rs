@@ -1,0 +1,288 @@
+//! Reads every capture of the shared corpus (by relative path; the files are not ours to copy)
+//! and checks the SIP yield against what tshark reports in the corpus README.
+
+use quirkgate_trace::{looks_like_sip, Payload, Stats, TraceError, TraceReader, Transport};
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::BufReader;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+const CORPUS: &str = "../../../shared/corpus/pcaps";
+
+/// Microsoft Network Monitor 2.x, not pcap/pcapng: tshark reads it with its own wiretap module.
+const NETMON: &str = "sipnab_c07-sip-r2.cap";
+
+/// (file, packet records, SIP datagrams over UDP/SCTP, complete SIP messages framed from TCP).
+/// The last two are tshark's "SIP frames" split by transport unless a comment says otherwise.
+const EXPECTED: &[(&str, u64, usize, usize)] = &[
+    ("arkime_gtp-iphone.pcap", 106, 4, 13),
+    ("heplify_erspan_sip_ipv4_udp.pcapng", 140, 140, 0),
+    ("heplify_sip_ipv4_tcp_fragmented.pcap", 1542, 0, 406),
+    ("heplify_sip_ipv6_udp.pcap", 6, 6, 0),
+    ("heplify_sip_sctp.pcap", 5, 4, 0),
+    // tshark's 11 WebSocket frames carry SIP inside WS framing; see `websocket_streams_carry_sip`.
+    ("heplify_sip_tcp_websocket.pcap", 61, 28, 0),
+    ("ndpi_FAX-Call-t38-CA-TDM-SIP-FB-1.pcap", 1552, 92, 0),
+    // tshark 52: six fuzzed frames (253 432 454 602 603 640) claim IP/UDP lengths beyond the
+    // captured bytes; tshark dissects what is there, the reader skips them as Malformed.
+    ("ndpi_fuzz-2006-06-26-2594.pcap", 691, 46, 0),
+    ("pcapplusplus_sip_reqs.pcap", 4, 4, 0),
+    ("pcapplusplus_sip_resp.pcap", 7, 6, 1),
+    ("sipnab_Asterisk_ZFONE_XLITE.pcap", 1042, 27, 0),
+    ("sipnab_DTMFsipinfo.pcap", 32, 32, 0),
+    ("sipnab_SIP_CALL_RTP_G711.pcap", 4269, 14, 0),
+    ("sipnab_SIP_DTMF2.cap", 1360, 29, 0),
+    ("sipnab_b2bua-asterisk.pcapng", 416, 60, 0),
+    ("sipnab_metasploit-sip-invite-spoof.pcap", 3, 2, 0),
+    ("sipnab_rtp-protocol.pcap", 259, 9, 0),
+    ("sipnab_sip-488-codec-reject.pcapng", 13, 13, 0),
+    ("sipnab_sip-over-tcp.pcap", 84, 0, 7),
+    ("sipnab_sip-routing-error.pcapng", 58, 58, 0),
+    ("sngrep_aaa.pcap", 691, 81, 0),
+    ("sngrep_ipip.pcap", 4, 0, 4),
+    ("sngrep_ipv6frag.pcap", 34, 32, 0),
+    (
+        "snort3demo_SIP_Eyebeam2Eyebeam_Video_Audio.pcap",
+        3606,
+        68,
+        0,
+    ),
+    ("suricata-verify_sip-body-large.pcap", 16, 0, 2),
+    ("suricata-verify_sip_compact_form.pcap", 1, 1, 0),
+    ("zeek_invalid-content-length.pcap", 2, 2, 0),
+    // Counted by both: the junk "DB" glued to REGISTER still forms a method token.
+    ("zeek_sip-junk-before-request.pcap", 2, 1, 0),
+    ("zeek_sip-long-request-response-paths.pcap", 2, 2, 0),
+];
+
+fn path(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join(CORPUS)
+        .join(name)
+}
+
+fn open(name: &str) -> Result<TraceReader<BufReader<File>>, TraceError> {
+    let file = File::open(path(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
+    TraceReader::new(BufReader::new(file))
+}
+
+fn read(name: &str) -> (Vec<Payload>, Stats) {
+    let mut reader = open(name).unwrap_or_else(|e| panic!("{name}: {e}"));
+    let payloads = reader
+        .by_ref()
+        .collect::<Result<Vec<_>, _>>()
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
+    (payloads, reader.stats().clone())
+}
+
+/// One TCP direction, split into runs of contiguous bytes at every reported gap.
+fn tcp_runs(payloads: &[Payload]) -> BTreeMap<(SocketAddr, SocketAddr), Vec<Vec<u8>>> {
+    let mut flows: BTreeMap<_, Vec<Vec<u8>>> = BTreeMap::new();
+    for p in payloads.iter().filter(|p| p.transport == Transport::Tcp) {
+        let runs = flows.entry((p.src, p.dst)).or_default();
+        match runs.last_mut() {
+            Some(run) if !p.gap_before => run.extend_from_slice(&p.data),
+            _ => runs.push(p.data.to_vec()),
+        }
+    }
+    flows
+}
+
+/// What framing one TCP direction as SIP found.
+#[derive(Debug, Default, PartialEq)]
+struct Framing {
+    messages: usize,
+    skipped_bytes: usize,
+    incomplete_tail: bool,
+}
+
+/// Frames SIP the way a consumer would: start line, headers up to the blank line, then
+/// Content-Length bytes of body; after a gap (or non-SIP bytes) it looks for the next start line.
+fn frame_sip(runs: &[Vec<u8>]) -> Framing {
+    let mut f = Framing::default();
+    for run in runs {
+        let mut rest = &run[..];
+        loop {
+            // RFC 5626 keep-alives are bare CRLFs between messages.
+            rest = rest.trim_ascii_start();
+            if rest.is_empty() {
+                break;
+            }
+            if !looks_like_sip(rest) {
+                let next = (1..rest.len())
+                    .find(|&i| rest[i - 1] == b'\n' && looks_like_sip(&rest[i..]))
+                    .unwrap_or(rest.len());
+                f.skipped_bytes += next;
+                rest = &rest[next..];
+                continue;
+            }
+            let head = find(rest, b"\r\n\r\n").map(|i| i + 4);
+            let end = head.map(|h| h + content_length(&rest[..h]).unwrap_or(0));
+            match end.filter(|&e| e <= rest.len()) {
+                Some(end) => {
+                    f.messages += 1;
+                    rest = &rest[end..];
+                }
+                None => {
+                    f.incomplete_tail = true;
+                    break;
+                }
+            }
+        }
+    }
+    f
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+fn content_length(head: &[u8]) -> Option<usize> {
+    head.split(|&b| b == b'\n').find_map(|line| {
+        let colon = line.iter().position(|&b| b == b':')?;
+        let name = line[..colon].trim_ascii();
+        let is_cl = name.eq_ignore_ascii_case(b"content-length") || name.eq_ignore_ascii_case(b"l");
+        is_cl.then(|| {
+            std::str::from_utf8(&line[colon + 1..])
+                .ok()?
+                .trim()
+                .parse()
+                .ok()
+        })?
+    })
+}
+
+#[test]
+fn every_capture_matches_tshark() {
+    let mut on_disk: Vec<String> = std::fs::read_dir(path(""))
+        .expect("corpus directory")
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| n != "README.md" && n != NETMON)
+        .collect();
+    on_disk.sort();
+    let mut listed: Vec<String> = EXPECTED.iter().map(|e| e.0.to_string()).collect();
+    listed.sort();
+    assert_eq!(
+        on_disk, listed,
+        "the corpus and this table must list the same files"
+    );
+
+    for &(name, packets, datagram_sip, tcp_sip) in EXPECTED {
+        let (payloads, stats) = read(name);
+        assert_eq!(stats.packets, packets, "{name}: packet records");
+        assert_eq!(stats.payloads, payloads.len() as u64, "{name}");
+        let datagrams = payloads
+            .iter()
+            .filter(|p| p.transport != Transport::Tcp && looks_like_sip(&p.data))
+            .count();
+        assert_eq!(
+            datagrams, datagram_sip,
+            "{name}: SIP over UDP/SCTP; {stats:?}"
+        );
+        let mut messages = 0;
+        for (flow, runs) in tcp_runs(&payloads) {
+            let framing = frame_sip(&runs);
+            if framing.messages > 0 {
+                // A direction that carries SIP must frame cleanly from end to end.
+                let clean = Framing {
+                    messages: framing.messages,
+                    ..Framing::default()
+                };
+                assert_eq!(framing, clean, "{name}: {flow:?}");
+            }
+            messages += framing.messages;
+        }
+        assert_eq!(messages, tcp_sip, "{name}: SIP messages framed from TCP");
+    }
+}
+
+#[test]
+fn netmon_capture_is_refused_cleanly() {
+    let err = open(NETMON).err();
+    assert!(
+        matches!(
+            err,
+            Some(TraceError::BadMagic {
+                packet: 1,
+                magic: [b'G', b'M', b'B', b'U']
+            })
+        ),
+        "{err:?}"
+    );
+}
+
+/// Unwraps RFC 6455 frames after the HTTP upgrade, to show the TCP streams are exact: the
+/// client's frames are masked, so SIP in them is only visible if every byte is in place.
+fn websocket_payloads(stream: &[u8]) -> Vec<Vec<u8>> {
+    let Some(mut rest) = find(stream, b"\r\n\r\n").map(|h| &stream[h + 4..]) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    while rest.len() >= 2 {
+        let (masked, len7) = (rest[1] & 0x80 != 0, usize::from(rest[1] & 0x7f));
+        let (len, mut at) = match len7 {
+            126 => (usize::from(u16::from_be_bytes([rest[2], rest[3]])), 4),
+            127 => panic!("no WebSocket frame in this capture exceeds 64 KiB"),
+            n => (n, 2),
+        };
+        let mask = masked.then(|| [rest[at], rest[at + 1], rest[at + 2], rest[at + 3]]);
+        at += if masked { 4 } else { 0 };
+        let mut payload = rest[at..at + len].to_vec();
+        if let Some(mask) = mask {
+            payload
+                .iter_mut()
+                .zip(mask.iter().cycle())
+                .for_each(|(b, m)| *b ^= m);
+        }
+        out.push(payload);
+        rest = &rest[at + len..];
+    }
+    out
+}
+
+#[test]
+fn websocket_streams_carry_sip() {
+    let (payloads, _) = read("heplify_sip_tcp_websocket.pcap");
+    let flows = tcp_runs(&payloads);
+    assert_eq!(flows.len(), 2);
+    let sip: usize = flows
+        .values()
+        .map(|runs| {
+            assert_eq!(runs.len(), 1, "the handshake was captured, so no gaps");
+            websocket_payloads(&runs[0])
+                .iter()
+                .filter(|m| looks_like_sip(m))
+                .count()
+        })
+        .sum();
+    assert_eq!(sip, 11);
+}
+
+#[test]
+fn mutated_captures_never_panic() {
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    for name in [
+        "heplify_sip_sctp.pcap",
+        "sngrep_ipv6frag.pcap",
+        "arkime_gtp-iphone.pcap",
+    ] {
+        let original = std::fs::read(path(name)).expect("readable");
+        for _ in 0..200 {
+            let mut bytes = original.clone();
+            for _ in 0..8 {
+                let at = 24 + (next() as usize) % (bytes.len() - 24);
+                bytes[at] = next() as u8;
+            }
+            if let Ok(reader) = TraceReader::new(&bytes[..]) {
+                reader.count();
+            }
+        }
+    }
+}
