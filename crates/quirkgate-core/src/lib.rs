@@ -8,3 +8,7 @@
 pub mod fuzzing;
 pub mod msg;
 pub mod stateless;
+pub mod time;
+pub mod transport;
+pub mod timer;
+pub mod txn;
