@@ -5,10 +5,12 @@
 //! `clippy.toml` beside this file forbids the clock calls, and the crate has
 //! no async runtime among its dependencies.
 
+pub mod auth;
 pub mod fuzzing;
+pub mod ids;
 pub mod msg;
 pub mod stateless;
 pub mod time;
-pub mod transport;
 pub mod timer;
+pub mod transport;
 pub mod txn;

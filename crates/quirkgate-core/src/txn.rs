@@ -64,7 +64,11 @@ enum Timer {
 pub enum TxEvent {
     /// A new request (retransmissions are absorbed). Answer with
     /// [`TransactionLayer::respond`], except for ACK which has no transaction.
-    Request { tx: TxId, msg: SipMessage, flow: Flow },
+    Request {
+        tx: TxId,
+        msg: SipMessage,
+        flow: Flow,
+    },
     /// An ACK for a 2xx, which belongs to the dialog, not to a transaction.
     Ack { msg: SipMessage, flow: Flow },
     /// A CANCEL matched a pending INVITE; the layer has answered the CANCEL
@@ -208,9 +212,20 @@ impl TransactionLayer {
             let mut legacy = b"2543:".to_vec();
             legacy.extend_from_slice(msg.call_id().unwrap_or_default());
             legacy.push(b'|');
-            legacy.extend_from_slice(msg.header(HeaderName::CSeq).unwrap_or_default().split(|b| b.is_ascii_whitespace()).next().unwrap_or_default());
+            legacy.extend_from_slice(
+                msg.header(HeaderName::CSeq)
+                    .unwrap_or_default()
+                    .split(|b| b.is_ascii_whitespace())
+                    .next()
+                    .unwrap_or_default(),
+            );
             legacy.push(b'|');
-            legacy.extend_from_slice(msg.from_header().and_then(Result::ok).and_then(|f| f.tag()).unwrap_or_default());
+            legacy.extend_from_slice(
+                msg.from_header()
+                    .and_then(Result::ok)
+                    .and_then(|f| f.tag())
+                    .unwrap_or_default(),
+            );
             legacy.push(b'|');
             legacy.extend_from_slice(branch);
             Bytes::from(legacy)
@@ -224,7 +239,11 @@ impl TransactionLayer {
 
     fn receive_request(&mut self, now: Time, msg: SipMessage, flow: Flow) {
         let method = msg.method().cloned().unwrap_or(Method::Options);
-        let key_method: &[u8] = if method == Method::Ack { b"INVITE" } else { method.as_bytes() };
+        let key_method: &[u8] = if method == Method::Ack {
+            b"INVITE"
+        } else {
+            method.as_bytes()
+        };
         let Some(key) = Self::server_key(&msg, key_method) else {
             return;
         };
@@ -263,7 +282,11 @@ impl TransactionLayer {
             id,
             Transaction {
                 invite,
-                state: if invite { State::Proceeding } else { State::Trying },
+                state: if invite {
+                    State::Proceeding
+                } else {
+                    State::Trying
+                },
                 flow,
                 retransmit: None,
                 ack: None,
@@ -278,7 +301,8 @@ impl TransactionLayer {
             let trying = response(&msg, 100, "Trying", None).finish(b"");
             self.respond(now, id, trying);
         }
-        self.events.push_back(TxEvent::Request { tx: id, msg, flow });
+        self.events
+            .push_back(TxEvent::Request { tx: id, msg, flow });
     }
 
     fn merge_key(&self, msg: &SipMessage) -> Option<MergeKey> {
@@ -293,7 +317,14 @@ impl TransactionLayer {
         })
     }
 
-    fn request_on_existing(&mut self, now: Time, id: TxId, method: &Method, msg: SipMessage, flow: Flow) {
+    fn request_on_existing(
+        &mut self,
+        now: Time,
+        id: TxId,
+        method: &Method,
+        msg: SipMessage,
+        flow: Flow,
+    ) {
         let Some(tx) = self.txs.get_mut(&id) else {
             return;
         };
@@ -302,7 +333,11 @@ impl TransactionLayer {
                 tx.state = State::Confirmed;
                 self.timers.cancel((id, Timer::G));
                 self.timers.cancel((id, Timer::H));
-                let wait = if tx.flow.transport.is_reliable() { Duration::ZERO } else { T4 };
+                let wait = if tx.flow.transport.is_reliable() {
+                    Duration::ZERO
+                } else {
+                    T4
+                };
                 self.timers.set((id, Timer::I), now + wait);
             } else if tx.state == State::Accepted {
                 // RFC 6026 §7.1: the 2xx ACK goes to the TU.
@@ -324,11 +359,11 @@ impl TransactionLayer {
             method: Bytes::from_static(b"INVITE"),
             ..key.clone()
         };
-        let pending = self
-            .servers
-            .get(&invite_key)
-            .copied()
-            .filter(|id| self.txs.get(id).is_some_and(|t| t.state == State::Proceeding));
+        let pending = self.servers.get(&invite_key).copied().filter(|id| {
+            self.txs
+                .get(id)
+                .is_some_and(|t| t.state == State::Proceeding)
+        });
         // The CANCEL is its own non-INVITE transaction (RFC 3261 §9.2).
         let id = self.new_id();
         self.servers.insert(key.clone(), id);
@@ -354,7 +389,8 @@ impl TransactionLayer {
                 self.events.push_back(TxEvent::Cancelled { invite, cancel });
             }
             None => {
-                let nope = response(&cancel, 481, "Call/Transaction Does Not Exist", None).finish(b"");
+                let nope =
+                    response(&cancel, 481, "Call/Transaction Does Not Exist", None).finish(b"");
                 self.respond(now, id, nope);
             }
         }
@@ -384,7 +420,10 @@ impl TransactionLayer {
         let id = key.and_then(|k| self.clients.get(&k).copied());
         let Some(id) = id else {
             let is_invite_2xx = (200..300).contains(&status)
-                && msg.cseq().and_then(Result::ok).is_some_and(|c| c.method == b"INVITE");
+                && msg
+                    .cseq()
+                    .and_then(Result::ok)
+                    .is_some_and(|c| c.method == b"INVITE");
             if is_invite_2xx {
                 self.events.push_back(TxEvent::Stray2xx { msg, flow });
             }
@@ -422,7 +461,11 @@ impl TransactionLayer {
                 tx.state = State::Completed;
                 self.timers.cancel((id, Timer::A));
                 self.timers.cancel((id, Timer::B));
-                let wait = if reliable { Duration::ZERO } else { Duration::from_secs(32) };
+                let wait = if reliable {
+                    Duration::ZERO
+                } else {
+                    Duration::from_secs(32)
+                };
                 self.timers.set((id, Timer::D), now + wait);
                 let ack = tx
                     .retransmit
@@ -469,7 +512,9 @@ impl TransactionLayer {
                 .and_then(|v| v.branch())
                 .map(Bytes::copy_from_slice)
                 .unwrap_or_default(),
-            method: Bytes::copy_from_slice(request.method().map(Method::as_bytes).unwrap_or_default()),
+            method: Bytes::copy_from_slice(
+                request.method().map(Method::as_bytes).unwrap_or_default(),
+            ),
         };
         let data = request.to_bytes();
         self.clients.insert(key.clone(), id);
@@ -478,7 +523,11 @@ impl TransactionLayer {
             id,
             Transaction {
                 invite,
-                state: if invite { State::Calling } else { State::Trying },
+                state: if invite {
+                    State::Calling
+                } else {
+                    State::Trying
+                },
                 flow,
                 retransmit: Some(data.clone()),
                 ack: None,
@@ -488,7 +537,11 @@ impl TransactionLayer {
                 merge_key: None,
             },
         );
-        let (retransmit, timeout) = if invite { (Timer::A, Timer::B) } else { (Timer::E, Timer::F) };
+        let (retransmit, timeout) = if invite {
+            (Timer::A, Timer::B)
+        } else {
+            (Timer::E, Timer::F)
+        };
         if !reliable {
             self.timers.set((id, retransmit), now + T1);
         }
@@ -537,7 +590,9 @@ impl TransactionLayer {
 
     /// Whether a server INVITE transaction can still take a final response.
     pub fn is_pending(&self, id: TxId) -> bool {
-        self.txs.get(&id).is_some_and(|t| matches!(t.state, State::Proceeding | State::Trying | State::Calling))
+        self.txs
+            .get(&id)
+            .is_some_and(|t| matches!(t.state, State::Proceeding | State::Trying | State::Calling))
     }
 
     // ---- timers --------------------------------------------------------

@@ -43,7 +43,13 @@ fn events(layer: &mut TransactionLayer) -> Vec<TxEvent> {
 
 fn sent(layer: &mut TransactionLayer) -> Vec<String> {
     std::iter::from_fn(|| layer.poll_transmit())
-        .map(|t| String::from_utf8_lossy(&t.data).lines().next().unwrap_or("").to_string())
+        .map(|t| {
+            String::from_utf8_lossy(&t.data)
+                .lines()
+                .next()
+                .unwrap_or("")
+                .to_string()
+        })
         .collect()
 }
 
@@ -63,8 +69,15 @@ fn invite_server_sends_100_at_once_and_absorbs_retransmissions() {
     assert_eq!(sent(&mut l), ["SIP/2.0 100 Trying"]);
     new_request(&mut l);
     l.receive(at(500), invite, flow(Transport::Udp));
-    assert!(events(&mut l).is_empty(), "a retransmission is not a new request");
-    assert_eq!(sent(&mut l), ["SIP/2.0 100 Trying"], "the last response is repeated");
+    assert!(
+        events(&mut l).is_empty(),
+        "a retransmission is not a new request"
+    );
+    assert_eq!(
+        sent(&mut l),
+        ["SIP/2.0 100 Trying"],
+        "the last response is repeated"
+    );
 }
 
 #[test]
@@ -80,12 +93,22 @@ fn invite_server_retransmits_error_response_until_ack() {
     l.handle_timeout(at(510));
     assert_eq!(sent(&mut l), ["SIP/2.0 486 Status"]);
     l.handle_timeout(at(1000));
-    assert!(sent(&mut l).is_empty(), "next retransmission only after 2*T1");
+    assert!(
+        sent(&mut l).is_empty(),
+        "next retransmission only after 2*T1"
+    );
     l.handle_timeout(at(1510));
     assert_eq!(sent(&mut l).len(), 1);
     // The ACK confirms: no more retransmissions, the transaction ends after T4.
-    l.receive(at(1600), request("ACK", "z9hG4bKinv2", ";tag=t1"), flow(Transport::Udp));
-    assert!(events(&mut l).is_empty(), "a non-2xx ACK stays in the transaction");
+    l.receive(
+        at(1600),
+        request("ACK", "z9hG4bKinv2", ";tag=t1"),
+        flow(Transport::Udp),
+    );
+    assert!(
+        events(&mut l).is_empty(),
+        "a non-2xx ACK stays in the transaction"
+    );
     l.handle_timeout(at(20_000));
     assert!(sent(&mut l).is_empty());
     assert!(l.is_empty());
@@ -115,9 +138,19 @@ fn invite_server_2xx_absorbs_retransmits_and_passes_the_ack_up() {
     l.respond(at(5), tx, reply(&invite, 200));
     assert_eq!(sent(&mut l), ["SIP/2.0 200 Status"]);
     l.receive(at(500), invite, flow(Transport::Udp));
-    assert!(events(&mut l).is_empty(), "RFC 6026: retransmitted INVITE absorbed");
-    assert!(sent(&mut l).is_empty(), "the 2xx is the dialog's to retransmit");
-    l.receive(at(600), request("ACK", "z9hG4bKack4", ";tag=t1"), flow(Transport::Udp));
+    assert!(
+        events(&mut l).is_empty(),
+        "RFC 6026: retransmitted INVITE absorbed"
+    );
+    assert!(
+        sent(&mut l).is_empty(),
+        "the 2xx is the dialog's to retransmit"
+    );
+    l.receive(
+        at(600),
+        request("ACK", "z9hG4bKack4", ";tag=t1"),
+        flow(Transport::Udp),
+    );
     assert!(matches!(events(&mut l).as_slice(), [TxEvent::Ack { .. }]));
     l.handle_timeout(at(32_005));
     assert!(l.is_empty(), "Timer L ends the transaction");
@@ -145,28 +178,49 @@ fn cancel_matches_a_pending_invite() {
     l.receive(at(0), invite, flow(Transport::Udp));
     let invite_tx = new_request(&mut l);
     sent(&mut l);
-    l.receive(at(100), request("CANCEL", "z9hG4bKinv5", ""), flow(Transport::Udp));
+    l.receive(
+        at(100),
+        request("CANCEL", "z9hG4bKinv5", ""),
+        flow(Transport::Udp),
+    );
     assert_eq!(sent(&mut l), ["SIP/2.0 200 OK"]);
-    assert!(matches!(events(&mut l).as_slice(), [TxEvent::Cancelled { invite, .. }] if *invite == invite_tx));
+    assert!(
+        matches!(events(&mut l).as_slice(), [TxEvent::Cancelled { invite, .. }] if *invite == invite_tx)
+    );
 }
 
 #[test]
 fn cancel_without_a_pending_invite_gets_481() {
     let mut l = TransactionLayer::new();
-    l.receive(at(0), request("CANCEL", "z9hG4bKnone", ""), flow(Transport::Udp));
-    assert_eq!(sent(&mut l), ["SIP/2.0 481 Call/Transaction Does Not Exist"]);
+    l.receive(
+        at(0),
+        request("CANCEL", "z9hG4bKnone", ""),
+        flow(Transport::Udp),
+    );
+    assert_eq!(
+        sent(&mut l),
+        ["SIP/2.0 481 Call/Transaction Does Not Exist"]
+    );
     assert!(events(&mut l).is_empty());
 }
 
 #[test]
 fn merged_request_gets_482() {
     let mut l = TransactionLayer::new();
-    l.receive(at(0), request("INVITE", "z9hG4bKpath1", ""), flow(Transport::Udp));
+    l.receive(
+        at(0),
+        request("INVITE", "z9hG4bKpath1", ""),
+        flow(Transport::Udp),
+    );
     new_request(&mut l);
     sent(&mut l);
     // Same From tag, Call-ID and CSeq, no To tag, another branch: it forked
     // upstream and came back by a second path (RFC 3261 §8.2.2.2).
-    l.receive(at(10), request("INVITE", "z9hG4bKpath2", ""), flow(Transport::Udp));
+    l.receive(
+        at(10),
+        request("INVITE", "z9hG4bKpath2", ""),
+        flow(Transport::Udp),
+    );
     assert_eq!(sent(&mut l), ["SIP/2.0 482 Loop Detected"]);
     assert!(events(&mut l).is_empty());
 }
@@ -220,10 +274,19 @@ fn invite_client_acks_a_failure_and_reacks_its_retransmissions() {
     let ack = SipMessage::parse_datagram(acks[0].data.clone()).unwrap();
     assert_eq!(ack.method(), Some(&Method::Ack));
     assert_eq!(ack.request_uri(), invite.request_uri());
-    assert_eq!(ack.top_via().unwrap().unwrap().branch(), Some(&b"z9hG4bKc2"[..]));
-    assert_eq!(ack.to_header().unwrap().unwrap().tag(), Some(&b"callee"[..]));
+    assert_eq!(
+        ack.top_via().unwrap().unwrap().branch(),
+        Some(&b"z9hG4bKc2"[..])
+    );
+    assert_eq!(
+        ack.to_header().unwrap().unwrap().tag(),
+        Some(&b"callee"[..])
+    );
     assert_eq!(ack.header(HeaderName::CSeq), Some(&b"7 ACK"[..]));
-    assert_eq!(ack.header(HeaderName::Route), Some(&b"<sip:proxy.example;lr>"[..]));
+    assert_eq!(
+        ack.header(HeaderName::Route),
+        Some(&b"<sip:proxy.example;lr>"[..])
+    );
     assert_eq!(events(&mut l).len(), 1, "the 486 goes up once");
     l.receive(at(600), busy, flow(Transport::Udp));
     assert_eq!(sent(&mut l), ["ACK sip:200@192.0.2.10:5062 SIP/2.0"]);
@@ -250,8 +313,15 @@ fn invite_client_passes_every_forked_2xx_up() {
     assert_eq!(statuses, [180, 200, 200]);
     l.handle_timeout(at(32_020));
     assert!(l.is_empty(), "Timer M");
-    l.receive(at(40_000), response_to(&invite, 200, "b"), flow(Transport::Udp));
-    assert!(matches!(events(&mut l).as_slice(), [TxEvent::Stray2xx { .. }]));
+    l.receive(
+        at(40_000),
+        response_to(&invite, 200, "b"),
+        flow(Transport::Udp),
+    );
+    assert!(matches!(
+        events(&mut l).as_slice(),
+        [TxEvent::Stray2xx { .. }]
+    ));
 }
 
 #[test]
@@ -269,7 +339,11 @@ fn non_invite_client_retransmits_up_to_t2_and_stops_on_final() {
     }
     // E doubles from T1 and is capped at T2 = 4 s.
     assert_eq!(retransmits, [500, 1500, 3500, 7500, 11500, 15500, 19500]);
-    l.receive(at(20_100), response_to(&options, 200, "x"), flow(Transport::Udp));
+    l.receive(
+        at(20_100),
+        response_to(&options, 200, "x"),
+        flow(Transport::Udp),
+    );
     assert_eq!(events(&mut l).len(), 1);
     l.handle_timeout(at(24_000));
     assert!(sent(&mut l).is_empty());
