@@ -359,11 +359,7 @@ impl TransactionLayer {
             method: Bytes::from_static(b"INVITE"),
             ..key.clone()
         };
-        let pending = self.servers.get(&invite_key).copied().filter(|id| {
-            self.txs
-                .get(id)
-                .is_some_and(|t| t.state == State::Proceeding)
-        });
+        let invite = self.servers.get(&invite_key).copied();
         // The CANCEL is its own non-INVITE transaction (RFC 3261 §9.2).
         let id = self.new_id();
         self.servers.insert(key.clone(), id);
@@ -381,12 +377,21 @@ impl TransactionLayer {
                 merge_key: None,
             },
         );
-        match pending {
+        match invite {
+            // RFC 3261 §9.2: a CANCEL that finds its INVITE gets 200 even if
+            // the INVITE was already answered; it only has an effect while
+            // the INVITE is pending (the CANCEL/200 race).
             Some(invite) => {
                 let to_tag = self.to_tag_of(invite);
                 let ok = response(&cancel, 200, "OK", to_tag.as_deref()).finish(b"");
                 self.respond(now, id, ok);
-                self.events.push_back(TxEvent::Cancelled { invite, cancel });
+                if self
+                    .txs
+                    .get(&invite)
+                    .is_some_and(|t| t.state == State::Proceeding)
+                {
+                    self.events.push_back(TxEvent::Cancelled { invite, cancel });
+                }
             }
             None => {
                 let nope =
@@ -588,6 +593,38 @@ impl TransactionLayer {
         self.send(flow, data);
     }
 
+    /// Sends a CANCEL for a client INVITE transaction (RFC 3261 §9.1). Only
+    /// possible once a provisional response arrived; before that `None`, and
+    /// the caller retries when the INVITE reaches Proceeding.
+    pub fn cancel(&mut self, now: Time, invite: TxId) -> Option<TxId> {
+        let tx = self.txs.get(&invite)?;
+        if !tx.invite || tx.state != State::Proceeding {
+            return None;
+        }
+        let flow = tx.flow;
+        let req = SipMessage::parse_datagram(tx.retransmit.clone()?).ok()?;
+        let mut w = MessageWriter::request(b"CANCEL", req.request_uri()?);
+        w.known(HeaderName::Via, top_via(&req)?);
+        w.known(HeaderName::MaxForwards, b"70");
+        for name in [HeaderName::From, HeaderName::To, HeaderName::CallId] {
+            w.known(name, req.header(name)?);
+        }
+        let seq = req.cseq()?.ok()?.seq;
+        w.known(HeaderName::CSeq, format!("{seq} CANCEL").as_bytes());
+        for route in req.header_values(HeaderName::Route) {
+            w.known(HeaderName::Route, route);
+        }
+        let cancel = SipMessage::parse_datagram(w.finish(b"")).ok()?;
+        Some(self.send_request(now, cancel, flow))
+    }
+
+    /// Whether a client INVITE got a provisional response but no final one.
+    pub fn is_proceeding(&self, id: TxId) -> bool {
+        self.txs
+            .get(&id)
+            .is_some_and(|t| t.state == State::Proceeding)
+    }
+
     /// Whether a server INVITE transaction can still take a final response.
     pub fn is_pending(&self, id: TxId) -> bool {
         self.txs
@@ -678,18 +715,22 @@ fn status_of(data: &[u8]) -> u16 {
         .unwrap_or(0)
 }
 
+/// The first Via value of a message, which may share a line with others.
+fn top_via(msg: &SipMessage) -> Option<&[u8]> {
+    let line = msg.header(HeaderName::Via)?;
+    Some(match crate::msg::syntax::find_unquoted(line, b',') {
+        Some(i) => crate::msg::syntax::trim_lws(&line[..i]),
+        None => line,
+    })
+}
+
 /// The ACK for a non-2xx final response (RFC 3261 §17.1.1.3): Request-URI,
 /// top Via, Call-ID, From, CSeq number and Route of the INVITE, To of the
 /// response.
 fn ack_for_failure(invite: &Bytes, resp: &SipMessage) -> Option<Bytes> {
     let req = SipMessage::parse_datagram(invite.clone()).ok()?;
     let mut w = MessageWriter::request(b"ACK", req.request_uri()?);
-    let via_line = req.header(HeaderName::Via)?;
-    let top_via = match crate::msg::syntax::find_unquoted(via_line, b',') {
-        Some(i) => &via_line[..i],
-        None => via_line,
-    };
-    w.known(HeaderName::Via, top_via);
+    w.known(HeaderName::Via, top_via(&req)?);
     w.known(HeaderName::MaxForwards, b"70");
     w.known(HeaderName::From, req.header(HeaderName::From)?);
     w.known(HeaderName::To, resp.header(HeaderName::To)?);

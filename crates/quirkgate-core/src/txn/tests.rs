@@ -362,3 +362,48 @@ fn reliable_transports_never_retransmit() {
     l.handle_timeout(at(32_000));
     assert!(matches!(events(&mut l).as_slice(), [TxEvent::Timeout { tx: t }] if *t == tx));
 }
+
+#[test]
+fn cancel_after_the_final_response_gets_200_and_has_no_effect() {
+    let mut l = TransactionLayer::new();
+    let invite = request("INVITE", "z9hG4bKinv6", "");
+    l.receive(at(0), invite.clone(), flow(Transport::Udp));
+    let tx = new_request(&mut l);
+    l.respond(at(5), tx, reply(&invite, 200));
+    sent(&mut l);
+    l.receive(
+        at(10),
+        request("CANCEL", "z9hG4bKinv6", ""),
+        flow(Transport::Udp),
+    );
+    assert_eq!(sent(&mut l), ["SIP/2.0 200 OK"]);
+    assert!(
+        events(&mut l).is_empty(),
+        "the call stands; the caller must BYE"
+    );
+}
+
+#[test]
+fn cancel_waits_for_a_provisional_and_copies_the_invite() {
+    let mut l = TransactionLayer::new();
+    let invite = outgoing("INVITE", "z9hG4bKc6");
+    let tx = l.send_request(at(0), invite.clone(), flow(Transport::Udp));
+    sent(&mut l);
+    assert_eq!(
+        l.cancel(at(10), tx),
+        None,
+        "no CANCEL before a provisional (§9.1)"
+    );
+    l.receive(at(20), response_to(&invite, 180, "r"), flow(Transport::Udp));
+    events(&mut l);
+    assert!(l.cancel(at(30), tx).is_some());
+    let cancel = SipMessage::parse_datagram(l.poll_transmit().unwrap().data).unwrap();
+    assert_eq!(cancel.method(), Some(&Method::Cancel));
+    assert_eq!(cancel.request_uri(), invite.request_uri());
+    assert_eq!(cancel.header(HeaderName::CSeq), Some(&b"7 CANCEL"[..]));
+    assert_eq!(
+        cancel.top_via().unwrap().unwrap().branch(),
+        Some(&b"z9hG4bKc6"[..])
+    );
+    assert_eq!(cancel.header(HeaderName::To), invite.header(HeaderName::To));
+}
