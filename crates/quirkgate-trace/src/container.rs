@@ -1,5 +1,7 @@
-//! Capture containers: pcap (either byte order, µs or ns) and pcapng, read in bounded memory.
+//! Capture containers: pcap (either byte order, µs or ns), pcapng and NetMon 2.x (in `netmon`),
+//! read in bounded memory.
 
+use crate::netmon::NetMon;
 use crate::TraceError;
 use pcap_parser::pcapng::Block;
 use pcap_parser::traits::{PcapNGPacketBlock, PcapReaderIterator};
@@ -12,11 +14,12 @@ use std::io::{self, Read};
 /// Starting read buffer; it only grows when a single record needs more.
 const INITIAL_BUFFER: usize = 64 << 10;
 /// Largest record accepted, so a corrupt length cannot make the buffer grow without bound.
-const MAX_BUFFER: usize = 16 << 20;
+pub(crate) const MAX_BUFFER: usize = 16 << 20;
 /// Bounds per-section interface state against a file that is nothing but IDBs.
 const MAX_INTERFACES: usize = 1 << 16;
 
 const PCAPNG_MAGIC: [u8; 4] = [0x0a, 0x0d, 0x0d, 0x0a];
+const NETMON_2_MAGIC: [u8; 4] = *b"GMBU";
 const PCAP_MAGICS: [[u8; 4]; 5] = [
     [0xd4, 0xc3, 0xb2, 0xa1], // µs, little-endian
     [0xa1, 0xb2, 0xc3, 0xd4], // µs, big-endian
@@ -29,7 +32,8 @@ const PCAP_MAGICS: [[u8; 4]; 5] = [
 pub(crate) struct Frame<'a> {
     pub number: u64,
     pub time_ns: u64,
-    pub linktype: Linktype,
+    /// `None` for media that have no pcap link type (NetMon's Token Ring, FDDI, ATM, 802.11...).
+    pub linktype: Option<Linktype>,
     pub data: &'a [u8],
 }
 
@@ -40,10 +44,11 @@ struct Interface {
     offset_sec: i64,
 }
 
-/// The two formats have different readers but one iteration protocol.
+/// pcap-parser reads pcap and pcapng with one iteration protocol; NetMon has its own reader.
 enum Format<R: Read> {
     Pcap(LegacyPcapReader<Prefixed<R>>),
     PcapNg(PcapNGReader<Prefixed<R>>),
+    NetMon(NetMon<R>),
 }
 
 /// Yields records one by one; only the current record is kept in memory.
@@ -62,13 +67,10 @@ impl<R: Read> Container<R> {
     /// The format is chosen by magic number, so a non-capture fails here rather than later.
     pub(crate) fn new(mut r: R) -> Result<Self, TraceError> {
         let mut magic = [0u8; 4];
-        r.read_exact(&mut magic).map_err(|e| match e.kind() {
-            io::ErrorKind::UnexpectedEof => TraceError::Truncated { packet: 1 },
-            _ => TraceError::Io {
-                packet: 1,
-                source: e,
-            },
-        })?;
+        read_exact(&mut r, &mut magic, 1)?;
+        if magic == NETMON_2_MAGIC {
+            return Ok(Self::with_format(Format::NetMon(NetMon::new(r)?)));
+        }
         let input = Prefixed {
             head: magic,
             used: 0,
@@ -81,8 +83,13 @@ impl<R: Read> Container<R> {
         } else {
             return Err(TraceError::BadMagic { packet: 1, magic });
         };
-        Ok(Container {
-            format: format.map_err(|e| convert(e, 1))?,
+        Ok(Self::with_format(format.map_err(|e| convert(e, 1))?))
+    }
+
+    /// The per-format state starts the same whatever the format.
+    fn with_format(format: Format<R>) -> Self {
+        Container {
+            format,
             packets: 0,
             pcap_linktype: Linktype::ETHERNET,
             pcap_ns: false,
@@ -90,16 +97,23 @@ impl<R: Read> Container<R> {
             last_time_ns: 0,
             frame: Vec::new(),
             buffer: INITIAL_BUFFER,
-        })
+        }
     }
 
     /// The next packet record, skipping metadata blocks; `None` at a clean end of file.
     pub(crate) fn next_frame(&mut self) -> Result<Option<Frame<'_>>, TraceError> {
+        let packet = self.packets + 1;
         let reader: &mut dyn PcapReaderIterator = match &mut self.format {
             Format::Pcap(r) => r,
             Format::PcapNg(r) => r,
+            Format::NetMon(netmon) => {
+                let frame = netmon.next_frame(packet)?;
+                if frame.is_some() {
+                    self.packets = packet;
+                }
+                return Ok(frame);
+            }
         };
-        let packet = self.packets + 1;
         let linktype = loop {
             let (len, block) = match reader.next() {
                 Ok(next) => next,
@@ -169,7 +183,7 @@ impl<R: Read> Container<R> {
         Ok(Some(Frame {
             number: packet,
             time_ns: self.last_time_ns,
-            linktype,
+            linktype: Some(linktype),
             data: &self.frame,
         }))
     }
@@ -241,8 +255,25 @@ fn convert(e: PcapError<&[u8]>, packet: u64) -> TraceError {
     }
 }
 
+/// Fills `buf` completely; running out of input means the file was cut inside a record.
+pub(crate) fn read_exact<R: Read>(
+    r: &mut R,
+    buf: &mut [u8],
+    packet: u64,
+) -> Result<(), TraceError> {
+    r.read_exact(buf).map_err(|e| io_error(e, packet))
+}
+
+/// End of input inside a record is a truncated capture; anything else is the reader's failure.
+pub(crate) fn io_error(e: io::Error, packet: u64) -> TraceError {
+    match e.kind() {
+        io::ErrorKind::UnexpectedEof => TraceError::Truncated { packet },
+        _ => TraceError::Io { packet, source: e },
+    }
+}
+
 /// Keeps error construction short at the many call sites.
-fn malformed(packet: u64, what: impl Into<String>) -> TraceError {
+pub(crate) fn malformed(packet: u64, what: impl Into<String>) -> TraceError {
     TraceError::Malformed {
         packet,
         what: what.into(),

@@ -2,7 +2,8 @@
 
 use crate::container::Frame;
 use crate::ip::Defrag;
-use crate::tcp::{Reassembler, Segment};
+use crate::sctp;
+use crate::tcp::{self, Segment};
 use crate::transport::{self, Ports};
 use crate::tunnel::{self, GTP_U_PORT};
 use crate::{link, Payload, SkipReason, Stamp, Stats, Transport};
@@ -24,7 +25,8 @@ const PROTO_SCTP: u8 = 132;
 #[derive(Default)]
 pub(crate) struct Decoder {
     defrag: Defrag,
-    tcp: Reassembler,
+    sctp: sctp::Reassembler,
+    tcp: tcp::Reassembler,
     queue: VecDeque<Payload>,
     stats: Stats,
 }
@@ -37,7 +39,11 @@ impl Decoder {
             frame: frame.number,
             time_ns: frame.time_ns,
         };
-        let result = link::decode(frame.linktype, frame.data).and_then(|ip| self.ip(stamp, ip, 0));
+        let result = frame
+            .linktype
+            .ok_or(SkipReason::LinkType)
+            .and_then(|linktype| link::decode(linktype, frame.data))
+            .and_then(|ip| self.ip(stamp, ip, 0));
         if let Err(reason) = result {
             *self.stats.skipped.entry(reason).or_default() += 1;
         }
@@ -78,14 +84,21 @@ impl Decoder {
                 self.emit(stamp, Transport::Udp, (src, dst, ports), payload)
             }
             PROTO_SCTP => {
-                let (ports, chunks) = transport::sctp(d)?;
+                let (ports, chunks) = sctp::parse(d)?;
+                let key = (
+                    SocketAddr::new(src, ports.src),
+                    SocketAddr::new(dst, ports.dst),
+                );
+                // Any message makes the packet count as yielding; otherwise the first reason
+                // more telling than an empty chunk stands.
                 let mut result = Err(SkipReason::NoPayload);
                 for chunk in chunks {
-                    if self
-                        .emit(stamp, Transport::Sctp, (src, dst, ports), chunk)
-                        .is_ok()
-                    {
-                        result = Ok(());
+                    let chunk_result = self
+                        .sctp
+                        .message(stamp.time_ns, key, chunk)
+                        .and_then(|m| self.emit(stamp, Transport::Sctp, (src, dst, ports), &m));
+                    if chunk_result.is_ok() || result == Err(SkipReason::NoPayload) {
+                        result = chunk_result;
                     }
                 }
                 result

@@ -1,9 +1,9 @@
 //! IPv4 and IPv6: header and extension-header walking, and bounded fragment reassembly.
 
+use crate::pending::Pending;
 use crate::wire::{after, be16, be32, byte};
 use crate::SkipReason;
 use std::borrow::Cow;
-use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::ops::Range;
 
@@ -40,17 +40,25 @@ struct Fragment<'a> {
 }
 
 /// Collects one datagram's fragments in whatever order they arrive.
+#[derive(Default)]
 struct Partial {
     data: Vec<u8>,
     have: Vec<Range<usize>>,
     total: Option<usize>,
-    last_ns: u64,
 }
 
 /// Keeps reassembly state across packets, since fragments arrive in separate frames.
-#[derive(Default)]
 pub(crate) struct Defrag {
-    pending: HashMap<FragKey, Partial>,
+    pending: Pending<FragKey, Partial>,
+}
+
+impl Default for Defrag {
+    /// The limits are fixed, so an empty reassembler needs no arguments.
+    fn default() -> Self {
+        Defrag {
+            pending: Pending::new(MAX_PENDING, FRAGMENT_TIMEOUT_NS),
+        }
+    }
 }
 
 /// IPv6 extension-header walking ends either at the upper-layer protocol or at a fragment header.
@@ -169,30 +177,12 @@ impl Defrag {
 
     /// Fragments are placed at their offset; the datagram is released once the ranges close.
     fn insert(&mut self, now_ns: u64, frag: Fragment<'_>) -> Result<Vec<u8>, SkipReason> {
-        self.pending
-            .retain(|_, p| now_ns.saturating_sub(p.last_ns) <= FRAGMENT_TIMEOUT_NS);
         let end = frag.offset + frag.data.len();
         if end > MAX_DATAGRAM {
             self.pending.remove(&frag.key);
             return Err(SkipReason::Malformed);
         }
-        if !self.pending.contains_key(&frag.key) && self.pending.len() >= MAX_PENDING {
-            let oldest = self
-                .pending
-                .iter()
-                .min_by_key(|(_, p)| p.last_ns)
-                .map(|(k, _)| *k);
-            if let Some(oldest) = oldest {
-                self.pending.remove(&oldest);
-            }
-        }
-        let partial = self.pending.entry(frag.key).or_insert_with(|| Partial {
-            data: Vec::new(),
-            have: Vec::new(),
-            total: None,
-            last_ns: now_ns,
-        });
-        partial.last_ns = now_ns;
+        let partial = self.pending.touch(frag.key, now_ns);
         let inconsistent = match (frag.more, partial.total) {
             (true, Some(t)) => end > t,
             (true, None) => false,

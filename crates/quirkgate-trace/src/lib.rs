@@ -1,11 +1,14 @@
-//! Reads pcap/pcapng captures and yields the transport payloads that may carry SIP, so quirkgate
-//! can be tested against real-world traffic. Streaming and bounded in memory; no SIP parsing
-//! beyond [`looks_like_sip`].
+//! Reads pcap, pcapng and NetMon 2.x captures and yields the transport payloads that may carry
+//! SIP, so quirkgate can be tested against real-world traffic. Streaming and bounded in memory;
+//! no SIP parsing beyond [`looks_like_sip`].
 
 mod container;
 mod decode;
 mod ip;
 mod link;
+mod netmon;
+mod pending;
+mod sctp;
 mod tcp;
 mod transport;
 mod tunnel;
@@ -29,7 +32,8 @@ pub enum Transport {
     Udp,
     /// Payloads are stream pieces; SIP messages must be framed by Content-Length.
     Tcp,
-    /// Each payload is one DATA chunk, normally one SIP message (SIP-I trunks use it).
+    /// Each payload is one user message, reassembled if the sender split it across DATA chunks;
+    /// normally one SIP message (SIP-I trunks use it).
     Sctp,
 }
 
@@ -49,7 +53,7 @@ pub struct Payload {
     pub src: Endpoint,
     /// Receiver, for the same reason.
     pub dst: Endpoint,
-    /// UDP: one datagram; SCTP: one DATA chunk's user data; TCP: the next in-order bytes.
+    /// UDP: one datagram; SCTP: one user message; TCP: the next in-order bytes.
     pub data: Bytes,
     /// TCP only: bytes are missing before this chunk (loss, or a mid-stream start), so resync.
     pub gap_before: bool,
@@ -68,9 +72,10 @@ pub enum SkipReason {
     Malformed,
     /// The transport carried no data (pure ACK, SCTP control chunks, empty datagram).
     NoPayload,
-    /// TCP bytes already delivered (a retransmission).
+    /// A retransmission: TCP bytes already delivered, or an SCTP fragment already held.
     Duplicate,
-    /// An IP fragment or out-of-order TCP segment, held: its bytes come out with a later packet.
+    /// An IP fragment, SCTP message fragment or out-of-order TCP segment, held: its bytes come
+    /// out with a later packet.
     Buffered,
 }
 
@@ -107,7 +112,7 @@ pub enum TraceError {
     #[error("packet {packet}: read error: {source}")]
     Io { packet: u64, source: io::Error },
     /// Catches non-capture input before anything is decoded.
-    #[error("packet {packet}: not a pcap or pcapng file (magic {magic:02x?})")]
+    #[error("packet {packet}: not a pcap, pcapng or NetMon 2.x file (magic {magic:02x?})")]
     BadMagic { packet: u64, magic: [u8; 4] },
     /// The file ends inside a header or record, typically a capture cut off while written.
     #[error("packet {packet}: capture file ends inside a record")]

@@ -73,6 +73,68 @@ fn tcp(src: u16, dst: u16, seq: u32, flags: u8, payload: &[u8]) -> Vec<u8> {
     [h, payload.to_vec()].concat()
 }
 
+/// One SCTP DATA chunk; `flags` holds the B (0x02) and E (0x01) bits.
+fn sctp_data(tsn: u32, stream: u16, flags: u8, user: &[u8]) -> Vec<u8> {
+    let len = u16::try_from(16 + user.len()).expect("small chunk");
+    let mut c = [
+        &[0, flags][..],
+        &len.to_be_bytes(),
+        &tsn.to_be_bytes(),
+        &stream.to_be_bytes(),
+        &[0; 6],
+        user,
+    ]
+    .concat();
+    c.resize(c.len().next_multiple_of(4), 0);
+    c
+}
+
+/// An SCTP packet from 10.0.0.1 to 10.0.0.2 in Ethernet, bundling `chunks`.
+fn sctp(src: u16, dst: u16, chunks: &[Vec<u8>]) -> Vec<u8> {
+    let common = [&src.to_be_bytes()[..], &dst.to_be_bytes(), &[0; 8]].concat();
+    ether(0x0800, &ipv4(132, &[common, chunks.concat()].concat()))
+}
+
+/// A NetMon 2.`minor` capture, frame table last; each record is (µs after the start, media type
+/// for the 2.1+ trailer, bytes). 2.3 trailers carry a UTC time of 1.7e9 s plus the offset. The
+/// start is 2024-02-29 23:59:59.999 ([`NETMON_START_NS`]).
+fn netmon(minor: u8, records: &[(u64, u16, Vec<u8>)]) -> Vec<u8> {
+    let trailer_len = [0, 2, 6, 15][usize::from(minor.min(3))];
+    let (mut body, mut table) = (Vec::new(), Vec::new());
+    for (delta_us, media, data) in records {
+        let offset = u32::try_from(128 + body.len()).expect("small capture");
+        table.extend_from_slice(&offset.to_le_bytes());
+        let len = u32::try_from(data.len()).expect("small frame");
+        body.extend_from_slice(&delta_us.to_le_bytes());
+        body.extend_from_slice(&len.to_le_bytes());
+        body.extend_from_slice(&len.to_le_bytes());
+        body.extend_from_slice(data);
+        let filetime = ((11_644_473_600 + 1_700_000_000) * 10_000_000u64)
+            .wrapping_add(delta_us.wrapping_mul(10));
+        let trailer = [
+            &media.to_le_bytes()[..],
+            &[0; 4],
+            &filetime.to_le_bytes(),
+            &[0],
+        ]
+        .concat();
+        body.extend_from_slice(&trailer[..trailer_len]);
+    }
+    let mut out = b"GMBU".to_vec();
+    out.extend_from_slice(&[minor, 2, 1, 0]);
+    for field in [2024u16, 2, 4, 29, 23, 59, 59, 999] {
+        out.extend_from_slice(&field.to_le_bytes());
+    }
+    let table_offset = u32::try_from(128 + body.len()).expect("small capture");
+    let table_len = u32::try_from(table.len()).expect("small table");
+    out.extend_from_slice(&table_offset.to_le_bytes());
+    out.extend_from_slice(&table_len.to_le_bytes());
+    out.resize(128, 0);
+    [out, body, table].concat()
+}
+
+const NETMON_START_NS: u64 = 1_709_251_199_999_000_000;
+
 fn read(capture: &[u8]) -> (Vec<Payload>, Stats) {
     let mut reader = TraceReader::new(capture).expect("valid header");
     let payloads = reader
@@ -171,16 +233,27 @@ fn tcp_reorders_drops_retransmissions_and_flags_gaps() {
 #[test]
 fn truncated_record_names_the_packet() {
     let frame = ether(0x0800, &ipv4(17, &udp(5060, 5060, SIP)));
-    let capture = pcap(1, &[frame.clone(), frame]);
-    for cut in [5, 30] {
-        let mut reader = TraceReader::new(&capture[..capture.len() - cut]).expect("header");
-        assert!(reader.next().is_some_and(|r| r.is_ok()));
+    let capture = pcap(1, &[frame.clone(), frame.clone()]);
+    let netmon = netmon(1, &[(0, 1, frame.clone()), (5, 1, frame)]);
+    // The NetMon frame table (two 4-byte entries) follows the last record.
+    let cuts = [
+        (&capture, capture.len() - 5, 2),
+        (&capture, capture.len() - 30, 2),
+        (&netmon, netmon.len() - 8 - 1, 2),
+        (&netmon, netmon.len() - 8 - 30, 2),
+        (&netmon, netmon.len() - 3, 3),
+    ];
+    for (capture, cut, packet) in cuts {
+        let mut reader = TraceReader::new(&capture[..cut]).expect("header");
+        for _ in 1..packet {
+            assert!(reader.next().is_some_and(|r| r.is_ok()));
+        }
         let err = reader.next().and_then(Result::err).expect("an error");
         assert!(
-            matches!(err, TraceError::Truncated { packet: 2 }),
-            "{err:?}"
+            matches!(err, TraceError::Truncated { packet: p } if p == packet),
+            "cut at {cut}: {err:?}"
         );
-        assert!(err.to_string().contains("packet 2"));
+        assert!(err.to_string().contains(&format!("packet {packet}")));
         assert!(reader.next().is_none());
     }
 }
@@ -193,6 +266,22 @@ fn garbage_is_an_error_not_a_panic() {
         TraceReader::new(&b"\xd4\xc3"[..]).err(),
         Some(TraceError::Truncated { packet: 1 })
     ));
+    let netmon_header = netmon(0, &[]);
+    assert!(matches!(
+        TraceReader::new(&netmon_header[..40]).err(),
+        Some(TraceError::Truncated { packet: 1 })
+    ));
+    for (at, value, what) in [
+        (5, 1, "NetMon version 1.0"),     // major version
+        (24, 100, "overlaps the header"), // frame table offset
+        (28, 6, "not a multiple of 4"),   // frame table length
+    ] {
+        let mut bad = netmon_header.to_vec();
+        bad[at] = value;
+        let err = TraceReader::new(&bad[..]).err().expect("refused");
+        assert!(err.to_string().starts_with("packet 1: "), "{err}");
+        assert!(err.to_string().contains(what), "{err}");
+    }
 
     // A deterministic byte soup behind each valid magic must end in an error, never a panic.
     let mut state = 0x2545_f491_4f6c_dd1du64;
@@ -204,10 +293,15 @@ fn garbage_is_an_error_not_a_panic() {
             state.to_le_bytes()[0]
         })
         .collect();
+    // A NetMon header whose frame table lies past the soup, so the soup is walked as records.
+    let mut soup_as_records = netmon_header;
+    soup_as_records[24..28].copy_from_slice(&(128 + 8192u32).to_le_bytes());
     for magic in [
         &b"\xd4\xc3\xb2\xa1"[..],
         b"\xa1\xb2\x3c\x4d",
         b"\x0a\x0d\x0d\x0a",
+        b"GMBU",
+        &soup_as_records,
     ] {
         let input = [magic, &soup].concat();
         let errors = TraceReader::new(&input[..]).map_or(1, |r| r.filter(Result::is_err).count());
@@ -231,18 +325,21 @@ fn corrupted_captures_never_panic() {
     .iter()
     .map(|ip| ether(0x0800, ip))
     .collect();
-    let capture = pcap(1, &frames);
-    for i in 24..capture.len() {
-        for flip in [0xff, 0x80, 0x01] {
-            let mut bad = capture.clone();
-            bad[i] ^= flip;
-            TraceReader::new(&bad[..])
+    let records: Vec<_> = (0..).zip(&frames).map(|(t, f)| (t, 1, f.clone())).collect();
+    // Record corruption must not panic; the headers are left intact, so reading must start.
+    for (capture, header_len) in [(pcap(1, &frames), 24), (netmon(3, &records), 128)] {
+        for i in header_len..capture.len() {
+            for flip in [0xff, 0x80, 0x01] {
+                let mut bad = capture.clone();
+                bad[i] ^= flip;
+                TraceReader::new(&bad[..])
+                    .map(|r| r.count())
+                    .expect("header untouched");
+            }
+            TraceReader::new(&capture[..i])
                 .map(|r| r.count())
                 .expect("header untouched");
         }
-        TraceReader::new(&capture[..i])
-            .map(|r| r.count())
-            .expect("header untouched");
     }
 }
 
@@ -336,31 +433,15 @@ fn link_layers_and_tunnels_reach_the_same_datagram() {
 
 #[test]
 fn sctp_yields_every_data_chunk_and_skips_the_rest() {
-    let data = |tsn: u8, user: &[u8]| {
-        let len = u16::try_from(16 + user.len()).expect("small chunk");
-        let mut c = [
-            &[0, 3][..],
-            &len.to_be_bytes(),
-            &[0, 0, 0, tsn],
-            &[0; 8],
-            user,
-        ]
-        .concat();
-        c.resize(c.len().next_multiple_of(4), 0);
-        c
-    };
-    let sack = [3, 0, 0, 16, 0, 0, 0, 1, 0, 0, 1, 0, 0, 0, 0, 0];
-    let packet = [
-        &[0x13, 0xc4, 0x13, 0xc4][..],
-        &[0; 8],
-        &sack,
-        &data(1, SIP),
-        &data(2, b"odd"),
-    ]
-    .concat();
+    let sack = [3, 0, 0, 16, 0, 0, 0, 1, 0, 0, 1, 0, 0, 0, 0, 0].to_vec();
+    let packet = sctp(
+        5060,
+        5060,
+        &[sack, sctp_data(1, 0, 3, SIP), sctp_data(2, 0, 3, b"odd")],
+    );
     let arp = ether(0x0806, &[0; 28]);
     let icmp = ether(0x0800, &ipv4(1, &[8, 0, 0, 0]));
-    let (payloads, stats) = read(&pcap(1, &[ether(0x0800, &ipv4(132, &packet)), arp, icmp]));
+    let (payloads, stats) = read(&pcap(1, &[packet, arp, icmp]));
     let got: Vec<_> = payloads
         .iter()
         .map(|p| (p.transport, &p.data[..]))
@@ -372,6 +453,139 @@ fn sctp_yields_every_data_chunk_and_skips_the_rest() {
     assert_eq!(skipped(&stats, SkipReason::NotIp), 1);
     assert_eq!(skipped(&stats, SkipReason::Protocol), 1);
     assert_eq!(stats.packets, 3);
+}
+
+#[test]
+fn sctp_fragments_reassemble_out_of_order() {
+    const BEGIN: u8 = 2;
+    const END: u8 = 1;
+    let invite = [SIP, &[b'a'; 300][..]].concat();
+    let (a1, rest) = invite.split_at(100);
+    let (a2, a3) = rest.split_at(100);
+    let frames = [
+        // Message A on stream 1, its TSNs wrapping around: last fragment first.
+        sctp(5060, 5060, &[sctp_data(1, 1, END, a3)]),
+        sctp(5060, 5060, &[sctp_data(u32::MAX, 1, BEGIN, a1)]),
+        // Message B's end on stream 2, bundled with an unfragmented message on stream 1.
+        sctp(
+            5060,
+            5060,
+            &[
+                sctp_data(3, 2, END, b"-B2"),
+                sctp_data(4, 1, BEGIN | END, b"C"),
+            ],
+        ),
+        sctp(5060, 5060, &[sctp_data(3, 2, END, b"-B2")]), // retransmission
+        sctp(5060, 5060, &[sctp_data(0, 1, 0, a2)]),       // A complete
+        // B's begin, but in the other direction: not part of B.
+        sctp(5061, 5060, &[sctp_data(2, 2, BEGIN, b"X")]),
+        sctp(5060, 5060, &[sctp_data(2, 2, BEGIN, b"B1")]), // B complete
+        // D loses its middle fragment; F, after it on the same stream, still comes out.
+        sctp(
+            5060,
+            5060,
+            &[sctp_data(10, 1, BEGIN, b"D1"), sctp_data(12, 1, END, b"D3")],
+        ),
+        sctp(
+            5060,
+            5060,
+            &[sctp_data(14, 1, END, b"F2"), sctp_data(13, 1, BEGIN, b"F1")],
+        ),
+    ];
+    let (payloads, stats) = read(&pcap(1, &frames));
+    let got: Vec<_> = payloads.iter().map(|p| (p.frame, &p.data[..])).collect();
+    assert_eq!(
+        got,
+        [
+            (3, &b"C"[..]),
+            (5, &invite[..]),
+            (7, b"B1-B2"),
+            (9, b"F1F2"),
+        ]
+    );
+    assert!(payloads.iter().all(|p| p.transport == Transport::Sctp));
+    assert_eq!(skipped(&stats, SkipReason::Buffered), 4);
+    assert_eq!(skipped(&stats, SkipReason::Duplicate), 1);
+}
+
+#[test]
+fn sctp_fragments_beyond_the_stream_limit_are_given_up() {
+    let piece = [b'z'; 60_000];
+    let mut frames = vec![sctp(5060, 5060, &[sctp_data(0, 0, 2, &piece)])]; // the begin
+    frames.extend((1..6).map(|tsn| sctp(5060, 5060, &[sctp_data(tsn, 0, 0, &piece)])));
+    frames.push(sctp(5060, 5060, &[sctp_data(6, 0, 1, SIP)])); // the end
+    let (payloads, stats) = read(&pcap(1, &frames));
+    assert!(payloads.is_empty());
+    // 256 KiB is reached with the fifth piece; the rest no longer has a begin to join.
+    assert_eq!(skipped(&stats, SkipReason::Malformed), 1);
+    assert_eq!(skipped(&stats, SkipReason::Buffered), 6);
+}
+
+#[test]
+fn netmon_records_follow_version_media_and_time() {
+    let eth = ether(0x0800, &ipv4(17, &udp(5060, 5060, SIP)));
+    let raw = ipv4(17, &udp(5060, 5060, SIP));
+    let frames_at = |capture: &[u8]| -> Vec<(u64, u64)> {
+        read(capture)
+            .0
+            .iter()
+            .map(|p| (p.frame, p.time_ns))
+            .collect()
+    };
+
+    // 2.0: one media type for the file, times as offsets from the header's SYSTEMTIME; an
+    // offset of 2^64 - 1 µs is -1 µs, as wiretap reads it.
+    let v20 = netmon(
+        0,
+        &[
+            (0, 0, eth.clone()),
+            (1_000, 0, eth.clone()),
+            (u64::MAX, 0, eth.clone()),
+        ],
+    );
+    assert_eq!(
+        frames_at(&v20),
+        [
+            (1, NETMON_START_NS),
+            (2, NETMON_START_NS + 1_000_000),
+            (3, NETMON_START_NS - 1_000)
+        ]
+    );
+
+    // 2.1: media per record; pcap link types ride on 0xE000; metadata records are not frames.
+    let v21 = netmon(
+        1,
+        &[
+            (0, 1, eth.clone()),
+            (1, 0xe000 | 101, raw.clone()),
+            (2, 0xfffd, b"network info".to_vec()),
+            (3, 9, raw.clone()),
+            (4, 2, vec![0; 40]),      // Token Ring
+            (5, 0xe080, vec![0; 40]), // a Message Analyzer type, not pcap's 128
+            (6, 1, eth.clone()),
+        ],
+    );
+    let (payloads, stats) = read(&v21);
+    let frames: Vec<u64> = payloads.iter().map(|p| p.frame).collect();
+    assert_eq!(frames, [1, 2, 3, 6]);
+    assert_eq!(stats.packets, 6);
+    assert_eq!(skipped(&stats, SkipReason::LinkType), 2);
+
+    // 2.3: the per-record UTC time wins over the offset.
+    let v23 = netmon(3, &[(7, 1, eth.clone())]);
+    assert_eq!(frames_at(&v23), [(1, 1_700_000_000_000_007_000)]);
+
+    // A frame table that disagrees with the file order ends the capture with an error.
+    let mut swapped = netmon(0, &[(0, 0, eth.clone()), (1, 0, eth)]);
+    let table = swapped.len() - 8;
+    swapped[table..].rotate_left(4);
+    let results: Vec<_> = TraceReader::new(&swapped[..]).expect("header").collect();
+    assert_eq!(results.len(), 3);
+    let err = results[2].as_ref().expect_err("an error");
+    assert!(
+        matches!(err, TraceError::Malformed { packet: 3, .. }),
+        "{err:?}"
+    );
 }
 
 #[test]

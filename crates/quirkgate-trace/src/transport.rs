@@ -1,10 +1,8 @@
-//! Datagram transports: UDP and SCTP headers (TCP needs reassembly and lives in `tcp`).
+//! UDP, and the port pair every transport starts with (TCP and SCTP need reassembly and live in
+//! `tcp` and `sctp`).
 
-use crate::wire::{after, be16};
+use crate::wire::be16;
 use crate::SkipReason;
-
-/// SCTP user data sits in DATA chunks; other chunk types are control and are ignored.
-const SCTP_DATA: u8 = 0;
 
 /// UDP, TCP and SCTP all start with the two ports, and the consumer needs nothing else from them.
 #[derive(Clone, Copy)]
@@ -26,23 +24,4 @@ pub(crate) fn udp(d: &[u8]) -> Result<(Ports, &[u8]), SkipReason> {
     let len = usize::from(be16(d, 4)?);
     let payload = d.get(8..len).ok_or(SkipReason::Malformed)?;
     Ok((ports(d)?, payload))
-}
-
-/// One SCTP packet may bundle several messages, so every DATA chunk's user data is returned.
-pub(crate) fn sctp(d: &[u8]) -> Result<(Ports, Vec<&[u8]>), SkipReason> {
-    let mut chunks = after(d, 12)?;
-    let mut data = Vec::new();
-    while let Some(&kind) = chunks.first() {
-        let len = usize::from(be16(chunks, 2)?);
-        if len < 4 {
-            return Err(SkipReason::Malformed);
-        }
-        let chunk = chunks.get(..len).ok_or(SkipReason::Malformed)?;
-        if kind == SCTP_DATA {
-            data.push(after(chunk, 16)?);
-        }
-        // Chunks are padded to 4 bytes; the last one's padding may be missing.
-        chunks = chunks.get(len.next_multiple_of(4)..).unwrap_or_default();
-    }
-    Ok((ports(d)?, data))
 }

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 const CORPUS: &str = "../../../shared/corpus/pcaps";
 
-/// Microsoft Network Monitor 2.x, not pcap/pcapng: tshark reads it with its own wiretap module.
+/// Microsoft Network Monitor 2.x, not pcap/pcapng: the one capture in its own container format.
 const NETMON: &str = "sipnab_c07-sip-r2.cap";
 
 /// (file, packet records, SIP datagrams over UDP/SCTP, complete SIP messages framed from TCP).
@@ -20,6 +20,7 @@ const EXPECTED: &[(&str, u64, usize, usize)] = &[
     ("heplify_erspan_sip_ipv4_udp.pcapng", 140, 140, 0),
     ("heplify_sip_ipv4_tcp_fragmented.pcap", 1542, 0, 406),
     ("heplify_sip_ipv6_udp.pcap", 6, 6, 0),
+    // Frames 1 and 2 carry one INVITE in two DATA chunks; see `sctp_messages_are_reassembled`.
     ("heplify_sip_sctp.pcap", 5, 4, 0),
     // tshark's 11 WebSocket frames carry SIP inside WS framing; see `websocket_streams_carry_sip`.
     ("heplify_sip_tcp_websocket.pcap", 61, 28, 0),
@@ -34,6 +35,7 @@ const EXPECTED: &[(&str, u64, usize, usize)] = &[
     ("sipnab_SIP_CALL_RTP_G711.pcap", 4269, 14, 0),
     ("sipnab_SIP_DTMF2.cap", 1360, 29, 0),
     ("sipnab_b2bua-asterisk.pcapng", 416, 60, 0),
+    (NETMON, 39, 12, 0),
     ("sipnab_metasploit-sip-invite-spoof.pcap", 3, 2, 0),
     ("sipnab_rtp-protocol.pcap", 259, 9, 0),
     ("sipnab_sip-488-codec-reject.pcapng", 13, 13, 0),
@@ -158,7 +160,7 @@ fn every_capture_matches_tshark() {
     let mut on_disk: Vec<String> = std::fs::read_dir(path(""))
         .expect("corpus directory")
         .filter_map(|e| e.ok()?.file_name().into_string().ok())
-        .filter(|n| n != "README.md" && n != NETMON)
+        .filter(|n| n != "README.md")
         .collect();
     on_disk.sort();
     let mut listed: Vec<String> = EXPECTED.iter().map(|e| e.0.to_string()).collect();
@@ -198,18 +200,109 @@ fn every_capture_matches_tshark() {
 }
 
 #[test]
-fn netmon_capture_is_refused_cleanly() {
-    let err = open(NETMON).err();
-    assert!(
-        matches!(
-            err,
-            Some(TraceError::BadMagic {
-                packet: 1,
-                magic: [b'G', b'M', b'B', b'U']
-            })
-        ),
-        "{err:?}"
-    );
+fn netmon_capture_matches_tshark_frame_by_frame() {
+    // tshark -r sipnab_c07-sip-r2.cap -T fields -e frame.time_epoch -e udp.length: every frame is
+    // one UDP datagram; ms after the first frame, then the UDP payload length.
+    const FRAMES: [(u64, usize); 39] = [
+        (0, 50),
+        (0, 229),
+        (4621, 435),
+        (4770, 434),
+        (4904, 443),
+        (5040, 451),
+        (5185, 467),
+        (5336, 499),
+        (5473, 561),
+        (5613, 562),
+        (5783, 689),
+        (6099, 947),
+        (6612, 1712),
+        (7110, 2491),
+        (7612, 4541),
+        (8175, 16000),
+        (8336, 16000),
+        (8510, 16000),
+        (8767, 16000),
+        (8903, 451),
+        (9039, 469),
+        (9174, 466),
+        (9309, 490),
+        (9445, 634),
+        (9580, 823),
+        (9714, 1207),
+        (9847, 1981),
+        (9982, 4252),
+        (10202, 6589),
+        (10491, 12739),
+        (10758, 16000),
+        (10970, 442),
+        (11105, 451),
+        (11241, 459),
+        (11396, 475),
+        (11530, 507),
+        (11683, 569),
+        (11817, 570),
+        (11952, 698),
+    ];
+    // The header's SYSTEMTIME, 2005-07-17 15:39:20.502, read as UTC like tshark run in UTC.
+    const START_NS: u64 = 1_121_614_760_502_000_000;
+    let (payloads, stats) = read(NETMON);
+    assert_eq!(stats.packets, 39);
+    let got: Vec<_> = payloads
+        .iter()
+        .map(|p| (p.frame, p.time_ns, p.transport, p.data.len()))
+        .collect();
+    let want: Vec<_> = (1..)
+        .zip(FRAMES)
+        .map(|(frame, (ms, len))| (frame, START_NS + ms * 1_000_000, Transport::Udp, len))
+        .collect();
+    assert_eq!(got, want);
+    // tshark's SIP frames: the INVITE (3) and the overlong-method requests (5 to 15).
+    let sip: Vec<u64> = payloads
+        .iter()
+        .filter(|p| looks_like_sip(&p.data))
+        .map(|p| p.frame)
+        .collect();
+    assert_eq!(sip, [3, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15]);
+}
+
+#[test]
+fn sctp_messages_are_reassembled() {
+    // tshark: frame 1 holds TSN 0 with B=1 E=0, frame 2 TSN 1 with B=0 E=1 (one INVITE); the
+    // other frames hold whole messages.
+    let (payloads, stats) = read("heplify_sip_sctp.pcap");
+    let got: Vec<_> = payloads.iter().map(|p| (p.frame, p.data.len())).collect();
+    assert_eq!(got, [(2, 1452 + 312), (3, 365), (4, 457), (5, 440)]);
+    assert_eq!(stats.skipped.values().sum::<u64>(), 1, "{stats:?}");
+    for p in &payloads {
+        assert_eq!(p.transport, Transport::Sctp);
+        // A whole user message is exactly one SIP message, body included.
+        let clean = Framing {
+            messages: 1,
+            ..Framing::default()
+        };
+        assert_eq!(frame_sip(&[p.data.to_vec()]), clean, "frame {}", p.frame);
+    }
+    assert!(payloads[0]
+        .data
+        .starts_with(b"INVITE sip:9275890000@VMSSM;user=phone SIP/2.0\r\n"));
+}
+
+#[test]
+fn truncated_netmon_capture_names_the_packet() {
+    let original = std::fs::read(path(NETMON)).expect("readable");
+    // Cut inside frame 3's record, then inside the frame table that follows frame 39.
+    for (cut, packet) in [(0x20b + 20, 3), (original.len() - 2, 40)] {
+        let mut reader = TraceReader::new(&original[..cut]).expect("header intact");
+        let err = reader
+            .by_ref()
+            .find_map(Result::err)
+            .expect("a truncation error");
+        assert!(
+            matches!(err, TraceError::Truncated { packet: p } if p == packet),
+            "cut at {cut}: {err:?}"
+        );
+    }
 }
 
 /// Unwraps RFC 6455 frames after the HTTP upgrade, to show the TCP streams are exact: the
@@ -272,6 +365,7 @@ fn mutated_captures_never_panic() {
         "heplify_sip_sctp.pcap",
         "sngrep_ipv6frag.pcap",
         "arkime_gtp-iphone.pcap",
+        NETMON,
     ] {
         let original = std::fs::read(path(name)).expect("readable");
         for _ in 0..200 {
