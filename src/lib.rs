@@ -5,5 +5,6 @@
 pub mod config;
 pub mod lint;
 pub mod shell;
+pub mod store;
 
 pub use quirkgate_core as core;

@@ -82,24 +82,13 @@ fn run(config_path: Option<PathBuf>, log: &str) -> ExitCode {
         }
     };
     let users = config.users.clone();
+    let database = config.storage.database.clone();
     let origin = config_path.map_or("the embedded default configuration".to_string(), |p| {
         p.display().to_string()
     });
     let result = runtime.block_on(quirkgate::shell::run(config, |bound| {
-        println!(
-            "quirkgate {} running on {origin}",
-            env!("CARGO_PKG_VERSION")
-        );
-        for listen in &bound.sip {
-            println!("  sip   {listen}");
-        }
-        println!("  admin http://{}/", bound.admin);
-        for user in &users {
-            match &user.password {
-                Some(password) => println!("  user  {} password {password}", user.number),
-                None => println!("  user  {} (IP-authorised)", user.number),
-            }
-        }
+        // The banner is a courtesy: a closed stdout must not stop the gateway.
+        let _ = print_banner(bound, &origin, &database, &users);
     }));
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -130,4 +119,31 @@ fn lint(files: &[PathBuf]) -> ExitCode {
     } else {
         ExitCode::FAILURE
     }
+}
+
+fn print_banner(
+    bound: &quirkgate::shell::Bound,
+    origin: &str,
+    database: &std::path::Path,
+    users: &[quirkgate::config::User],
+) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    writeln!(
+        out,
+        "quirkgate {} running on {origin}",
+        env!("CARGO_PKG_VERSION")
+    )?;
+    for listen in &bound.sip {
+        writeln!(out, "  sip   {listen}")?;
+    }
+    writeln!(out, "  admin http://{}/", bound.admin)?;
+    for user in users {
+        match &user.password {
+            Some(password) => writeln!(out, "  user  {} password {password}", user.number)?,
+            None => writeln!(out, "  user  {} (IP-authorised)", user.number)?,
+        }
+    }
+    writeln!(out, "  registrations stored in {}", database.display())?;
+    out.flush()
 }

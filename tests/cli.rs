@@ -1,18 +1,16 @@
 //! The `quirkgate` binary end to end: lint's exit status, config errors, and
 //! `run` answering over real UDP and TCP sockets on loopback.
 
-use std::io::{BufRead, BufReader, Read, Write};
+mod common;
+
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use bytes::Bytes;
+use common::{bin, config_with_users, Gateway, TempDir};
 use quirkgate_core::msg::SipMessage;
-
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_quirkgate"))
-}
 
 fn torture(pattern: &str) -> Vec<std::path::PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus/torture");
@@ -57,8 +55,8 @@ fn lint_exit_status_follows_the_verdicts() {
 
 #[test]
 fn check_reports_a_misspelt_key_with_file_and_line() {
-    let dir = tempdir();
-    let path = dir.join("office.toml");
+    let dir = TempDir::new("check");
+    let path = dir.path().join("office.toml");
     std::fs::write(
         &path,
         "[sip]\nlisten = [\"udp:127.0.0.1:0\"]\nmax_mesage_size = 10\n",
@@ -74,80 +72,6 @@ fn check_reports_a_misspelt_key_with_file_and_line() {
         )),
         "{err}"
     );
-}
-
-fn tempdir() -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "quirkgate-cli-{}-{}",
-        std::process::id(),
-        rand_suffix()
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-fn rand_suffix() -> u64 {
-    use std::hash::{BuildHasher, RandomState};
-    RandomState::new().hash_one(0u8)
-}
-
-/// A running gateway on OS-chosen ports; killed when dropped.
-struct Gateway {
-    child: Child,
-    udp: SocketAddr,
-    tcp: SocketAddr,
-    admin: SocketAddr,
-}
-
-impl Drop for Gateway {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start_gateway() -> Gateway {
-    let dir = tempdir();
-    let config = dir.join("gw.toml");
-    std::fs::write(
-        &config,
-        "[sip]\nlisten = [\"udp:127.0.0.1:0\", \"tcp:127.0.0.1:0\"]\n[admin]\nlisten = \"127.0.0.1:0\"\n\
-         [[user]]\nnumber = \"100\"\npassword = \"pw\"\n",
-    )
-    .unwrap();
-    let mut child = bin()
-        .args(["run", "--config"])
-        .arg(&config)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let (mut udp, mut tcp, mut admin) = (None, None, None);
-    while udp.is_none() || tcp.is_none() || admin.is_none() {
-        let line = lines
-            .next()
-            .expect("gateway printed its listeners")
-            .unwrap();
-        let word = |prefix: &str| {
-            line.trim()
-                .strip_prefix(prefix)
-                .map(|a| a.parse::<SocketAddr>().unwrap())
-        };
-        udp = udp.or_else(|| word("sip   udp:"));
-        tcp = tcp.or_else(|| word("sip   tcp:"));
-        admin = admin.or_else(|| {
-            line.trim()
-                .strip_prefix("admin http://")
-                .map(|a| a.trim_end_matches('/').parse().unwrap())
-        });
-    }
-    Gateway {
-        child,
-        udp: udp.unwrap(),
-        tcp: tcp.unwrap(),
-        admin: admin.unwrap(),
-    }
 }
 
 fn options(branch: &str) -> String {
@@ -176,9 +100,17 @@ fn udp_exchange(
 
 #[test]
 fn run_answers_options_over_udp_and_tcp_and_survives_bad_input() {
-    let gw = start_gateway();
+    let dir = TempDir::new("run");
+    let gw = Gateway::start(
+        dir.path(),
+        Some(&config_with_users(
+            dir.path(),
+            "[[user]]\nnumber = \"100\"\npassword = \"pw\"\n",
+        )),
+    );
+    let (udp, tcp) = (gw.udp.unwrap(), gw.tcp.unwrap());
     let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
-    let answered = |msg: &[u8]| udp_exchange(&sock, gw.udp, msg, Duration::from_secs(5));
+    let answered = |msg: &[u8]| udp_exchange(&sock, udp, msg, Duration::from_secs(5));
 
     let ok = answered(options("a1").as_bytes()).expect("OPTIONS is answered");
     assert_eq!(ok.status(), Some(200));
@@ -189,7 +121,7 @@ fn run_answers_options_over_udp_and_tcp_and_survives_bad_input() {
     // Garbage is dropped without an answer, and the gateway keeps serving.
     assert!(udp_exchange(
         &sock,
-        gw.udp,
+        udp,
         b"\x16\x03\x01garbage",
         Duration::from_millis(300)
     )
@@ -205,7 +137,7 @@ fn run_answers_options_over_udp_and_tcp_and_survives_bad_input() {
     );
 
     // TCP: two requests in one write plus a CRLF keep-alive, framed apart.
-    let mut tcp = TcpStream::connect(gw.tcp).unwrap();
+    let mut tcp = TcpStream::connect(tcp).unwrap();
     tcp.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
     tcp.write_all(format!("\r\n\r\n{}{}", options("t1"), options("t2")).as_bytes())
         .unwrap();

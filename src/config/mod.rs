@@ -18,6 +18,23 @@ pub struct Config {
     pub admin: AdminSection,
     #[serde(default, rename = "user")]
     pub users: Vec<User>,
+    #[serde(default)]
+    pub storage: StorageSection,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StorageSection {
+    /// SQLite file holding registrations across restarts.
+    pub database: PathBuf,
+}
+
+impl Default for StorageSection {
+    fn default() -> Self {
+        StorageSection {
+            database: PathBuf::from("quirkgate.db"),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -27,6 +44,29 @@ pub struct SipSection {
     /// Largest message accepted on a stream transport, in bytes.
     #[serde(default = "default_max_message_size")]
     pub max_message_size: usize,
+    /// The digest realm local phones authenticate in.
+    #[serde(default = "default_realm")]
+    pub realm: String,
+    /// Digest algorithms offered to local phones, most preferred first.
+    #[serde(default = "default_digest_algorithms")]
+    pub digest_algorithms: Vec<DigestAlgorithm>,
+}
+
+/// `"MD5"` or `"SHA-256"` (RFC 8760).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum DigestAlgorithm {
+    #[serde(rename = "MD5")]
+    Md5,
+    #[serde(rename = "SHA-256")]
+    Sha256,
+}
+
+fn default_digest_algorithms() -> Vec<DigestAlgorithm> {
+    vec![DigestAlgorithm::Md5]
+}
+
+fn default_realm() -> String {
+    "quirkgate".into()
 }
 
 fn default_max_message_size() -> usize {
@@ -58,6 +98,20 @@ pub struct User {
     pub contact: Option<String>,
     #[serde(default)]
     pub multi_device: bool,
+    /// How calls reach the phone's registrations: `auto` (through the
+    /// REGISTER's source when the Contact is a private address), `force`
+    /// (always through the source), `never` (always the Contact).
+    #[serde(default)]
+    pub nat: NatSetting,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NatSetting {
+    #[default]
+    Auto,
+    Force,
+    Never,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

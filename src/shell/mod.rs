@@ -1,17 +1,28 @@
-//! The tokio shell: sockets and the admin HTTP server around the sans-IO
-//! core. Nothing here decides what SIP to send; it only moves bytes.
+//! The tokio shell: sockets, timers and storage around the sans-IO
+//! gateway. One task owns the gateway and is the only one to touch it;
+//! socket tasks hand it what they receive and it tells them what to send.
 
 mod admin;
 mod tcp;
 mod udp;
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use bytes::Bytes;
+use quirkgate_core::auth::Algorithm;
+use quirkgate_core::gateway::{Event, Gateway, GatewayConfig, LocalUser, NatMode};
+use quirkgate_core::time::Time;
+use quirkgate_core::transport::{ConnId, Flow, Transport};
 use tokio::net::{TcpListener, UdpSocket};
-use tracing::info;
+use tokio::sync::mpsc;
+use tracing::{debug, info, warn};
 
-use crate::config::{Config, Listen, TransportKind};
+use crate::config::{Config, DigestAlgorithm, Listen, NatSetting, TransportKind};
+use crate::store::Store;
 
 /// What `run` bound, for the start-up banner and for tests that bind port 0.
 pub struct Bound {
@@ -19,31 +30,58 @@ pub struct Bound {
     pub admin: SocketAddr,
 }
 
+/// What socket tasks tell the gateway task.
+pub(crate) enum Input {
+    Message {
+        flow: Flow,
+        data: Bytes,
+    },
+    Connected {
+        conn: ConnId,
+        remote: SocketAddr,
+        writer: mpsc::Sender<Bytes>,
+    },
+    Closed {
+        conn: ConnId,
+    },
+}
+
+/// Messages queued per TCP connection before new ones are dropped: a peer
+/// that stops reading must not make the gateway buffer without bound.
+const CONNECTION_QUEUE: usize = 256;
+
 /// Binds every listener, then serves until Ctrl-C or SIGTERM.
 pub async fn run(config: Config, on_bound: impl FnOnce(&Bound)) -> anyhow::Result<()> {
+    let (inputs, mut rx) = mpsc::channel::<Input>(8192);
     let mut bound = Vec::new();
+    let mut udp_sockets: HashMap<SocketAddr, Arc<UdpSocket>> = HashMap::new();
     let mut tasks = tokio::task::JoinSet::new();
+    let connections = tcp::Connections::new(inputs.clone(), config.sip.max_message_size);
     for listen in &config.sip.listen {
         match listen.transport {
             TransportKind::Udp => {
                 let socket = UdpSocket::bind(listen.addr)
                     .await
                     .with_context(|| format!("cannot bind SIP listener {listen}"))?;
+                let socket = Arc::new(socket);
+                let addr = socket.local_addr()?;
                 bound.push(Listen {
                     transport: TransportKind::Udp,
-                    addr: socket.local_addr()?,
+                    addr,
                 });
-                tasks.spawn(udp::serve(socket));
+                udp_sockets.insert(addr, socket.clone());
+                tasks.spawn(udp::receive(socket, inputs.clone()));
             }
             TransportKind::Tcp => {
                 let listener = TcpListener::bind(listen.addr)
                     .await
                     .with_context(|| format!("cannot bind SIP listener {listen}"))?;
+                let addr = listener.local_addr()?;
                 bound.push(Listen {
                     transport: TransportKind::Tcp,
-                    addr: listener.local_addr()?,
+                    addr,
                 });
-                tasks.spawn(tcp::serve(listener, config.sip.max_message_size));
+                tasks.spawn(connections.clone().accept(listener));
             }
         }
     }
@@ -55,15 +93,152 @@ pub async fn run(config: Config, on_bound: impl FnOnce(&Bound)) -> anyhow::Resul
         admin: admin.local_addr()?,
     };
     tasks.spawn(admin::serve(admin));
+
+    let mut store = Store::open(&config.storage.database)?;
+    let mut gateway = Gateway::new(gateway_config(&config, &bound), seed()?);
+    let origin = Instant::now();
+    let now = |origin: Instant| Time::from_micros(origin.elapsed().as_micros() as u64);
+    for (number, record) in store.load()? {
+        gateway.restore_binding(now(origin), &number, record);
+    }
     on_bound(&bound);
 
-    tokio::select! {
-        _ = shutdown_signal() => info!("shutting down"),
-        Some(result) = tasks.join_next() => {
-            result.context("a listener task failed")??;
+    let mut writers: HashMap<ConnId, mpsc::Sender<Bytes>> = HashMap::new();
+    let mut by_remote: HashMap<SocketAddr, ConnId> = HashMap::new();
+    let shutdown = shutdown_signal();
+    tokio::pin!(shutdown);
+    loop {
+        let deadline = gateway
+            .poll_timeout()
+            .map(|t| origin + Duration::from_micros(t.as_micros()));
+        tokio::select! {
+            _ = &mut shutdown => {
+                info!("shutting down");
+                return Ok(());
+            }
+            Some(result) = tasks.join_next() => {
+                result.context("a listener task failed")??;
+            }
+            _ = sleep_until(deadline) => gateway.handle_timeout(now(origin)),
+            Some(input) = rx.recv() => match input {
+                Input::Message { flow, data } => {
+                    debug!(transport = %flow.transport, peer = %flow.remote, local = %flow.local, bytes = data.len(), "in\n{}", String::from_utf8_lossy(&data));
+                    gateway.handle_message(now(origin), flow, data);
+                }
+                Input::Connected { conn, remote, writer } => {
+                    writers.insert(conn, writer);
+                    by_remote.insert(remote, conn);
+                }
+                Input::Closed { conn } => {
+                    writers.remove(&conn);
+                    by_remote.retain(|_, c| *c != conn);
+                    gateway.connection_closed(conn);
+                }
+            },
+        }
+        while let Some(out) = gateway.poll_transmit() {
+            debug!(transport = %out.flow.transport, local = %out.flow.local, peer = %out.flow.remote, bytes = out.data.len(), "out\n{}", String::from_utf8_lossy(&out.data));
+            match out.flow.transport {
+                Transport::Udp => match udp_sockets.get(&out.flow.local) {
+                    // A full socket buffer drops the datagram: UDP is lossy
+                    // and the transaction layer retransmits.
+                    Some(socket) => {
+                        if let Err(e) = socket.try_send_to(&out.data, out.flow.remote) {
+                            warn!(peer = %out.flow.remote, error = %e, "udp send failed");
+                        }
+                    }
+                    None => warn!(local = %out.flow.local, "no UDP socket for this address"),
+                },
+                Transport::Tcp => {
+                    let conn = out
+                        .flow
+                        .conn
+                        .filter(|c| writers.contains_key(c))
+                        .or_else(|| by_remote.get(&out.flow.remote).copied());
+                    match conn.and_then(|c| writers.get(&c)) {
+                        Some(writer) => {
+                            if writer.try_send(out.data).is_err() {
+                                warn!(peer = %out.flow.remote, "tcp connection backlogged: message dropped");
+                            }
+                        }
+                        None => connections.connect(out.flow.remote, out.data),
+                    }
+                }
+                Transport::Tls => {
+                    warn!(peer = %out.flow.remote, "TLS is not supported yet: message dropped")
+                }
+            }
+        }
+        while let Some(event) = gateway.poll_event() {
+            match event {
+                Event::Bindings { number, bindings } => {
+                    if let Err(e) = store.save(&number, &bindings) {
+                        warn!(%number, error = %e, "cannot store the registration");
+                    }
+                }
+            }
         }
     }
-    Ok(())
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d.into()).await,
+        None => std::future::pending().await,
+    }
+}
+
+fn gateway_config(config: &Config, bound: &Bound) -> GatewayConfig {
+    GatewayConfig {
+        realm: config.sip.realm.clone(),
+        digest_algorithms: config
+            .sip
+            .digest_algorithms
+            .iter()
+            .map(|a| match a {
+                DigestAlgorithm::Md5 => Algorithm::Md5,
+                DigestAlgorithm::Sha256 => Algorithm::Sha256,
+            })
+            .collect(),
+        users: config
+            .users
+            .iter()
+            .map(|u| LocalUser {
+                number: u.number.clone(),
+                password: u.password.clone(),
+                allow_ips: u.allow_ips.clone(),
+                contact: u.contact.clone(),
+                multi_device: u.multi_device,
+                nat: match u.nat {
+                    NatSetting::Auto => NatMode::Auto,
+                    NatSetting::Force => NatMode::Force,
+                    NatSetting::Never => NatMode::Never,
+                },
+            })
+            .collect(),
+        listeners: bound
+            .sip
+            .iter()
+            .map(|l| {
+                let t = match l.transport {
+                    TransportKind::Udp => Transport::Udp,
+                    TransportKind::Tcp => Transport::Tcp,
+                };
+                (t, l.addr)
+            })
+            .collect(),
+        ..GatewayConfig::default()
+    }
+}
+
+/// The secret the gateway's tags, branches and nonces derive from.
+fn seed() -> anyhow::Result<[u8; 32]> {
+    use std::io::Read;
+    let mut seed = [0u8; 32];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut seed))
+        .context("cannot read /dev/urandom for the gateway's secret seed")?;
+    Ok(seed)
 }
 
 async fn shutdown_signal() {

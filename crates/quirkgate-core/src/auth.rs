@@ -98,6 +98,8 @@ pub enum Verdict {
 /// The registrar's and proxy's side: challenges and verification.
 pub struct DigestServer {
     realm: String,
+    /// Offered in this order of preference, one challenge each.
+    algorithms: Vec<Algorithm>,
     nonce_lifetime: Duration,
     /// Highest nonce count accepted per nonce.
     counts: HashMap<String, u32>,
@@ -107,9 +109,20 @@ pub struct DigestServer {
 const SWEEP_AT: usize = 4096;
 
 impl DigestServer {
-    pub fn new(realm: impl Into<String>, nonce_lifetime: Duration) -> Self {
+    /// Only MD5 by default: deployed phones fail on a SHA-256 challenge
+    /// even when an MD5 one follows (baresip 1.0 answers "Function not
+    /// implemented", sipsak 0.9.8 gives up after the first). SHA-256 is
+    /// offered when configured; RFC 8760 orders challenges by preference.
+    pub const DEFAULT_ALGORITHMS: [Algorithm; 1] = [Algorithm::Md5];
+
+    pub fn new(
+        realm: impl Into<String>,
+        algorithms: &[Algorithm],
+        nonce_lifetime: Duration,
+    ) -> Self {
         DigestServer {
             realm: realm.into(),
+            algorithms: algorithms.to_vec(),
             nonce_lifetime,
             counts: HashMap::new(),
         }
@@ -119,25 +132,28 @@ impl DigestServer {
         &self.realm
     }
 
-    fn nonce(&self, ids: &IdGenerator, now: Time) -> String {
-        let minted = format!("{:x}", now.as_micros());
-        format!("{minted}.{}", ids.keyed(minted.as_bytes()))
+    /// `<mint time>.<unique>.<keyed hash of both>`: unique per challenge,
+    /// so two clients never share a nonce count.
+    fn nonce(&self, ids: &mut IdGenerator, now: Time) -> String {
+        let body = format!("{:x}.{}", now.as_micros(), &ids.next_hex()[..8]);
+        format!("{body}.{}", ids.keyed(body.as_bytes()))
     }
 
     /// When a nonce we minted was minted, or `None` if we did not mint it.
     fn nonce_time(&self, ids: &IdGenerator, nonce: &[u8]) -> Option<Time> {
         let text = std::str::from_utf8(nonce).ok()?;
-        let (minted, mac) = text.split_once('.')?;
-        if ids.keyed(minted.as_bytes()) != mac {
+        let (body, mac) = text.rsplit_once('.')?;
+        if ids.keyed(body.as_bytes()) != mac {
             return None;
         }
+        let (minted, _) = body.split_once('.')?;
         u64::from_str_radix(minted, 16).ok().map(Time::from_micros)
     }
 
-    /// Challenge header values, SHA-256 first as RFC 8760 §2.4 orders them.
-    pub fn challenges(&self, ids: &IdGenerator, now: Time, stale: bool) -> Vec<String> {
+    /// Challenge header values, in the configured order of preference.
+    pub fn challenges(&self, ids: &mut IdGenerator, now: Time, stale: bool) -> Vec<String> {
         let nonce = self.nonce(ids, now);
-        [Algorithm::Sha256, Algorithm::Md5]
+        self.algorithms
             .iter()
             .map(|a| {
                 format!(
@@ -370,10 +386,14 @@ mod tests {
 
     #[test]
     fn both_algorithms_round_trip_and_replays_are_refused() {
-        let ids = IdGenerator::new([1; 32]);
-        let mut server = DigestServer::new("quirkgate", Duration::from_secs(300));
+        let mut ids = IdGenerator::new([1; 32]);
+        let mut server = DigestServer::new(
+            "quirkgate",
+            &[Algorithm::Sha256, Algorithm::Md5],
+            Duration::from_secs(300),
+        );
         let t0 = Time::from_micros(1_000_000);
-        let challenges = server.challenges(&ids, t0, false);
+        let challenges = server.challenges(&mut ids, t0, false);
         assert!(challenges[0].contains("algorithm=SHA-256"));
         assert!(challenges[1].contains("algorithm=MD5"));
         // Both challenges carry one nonce, so its count keeps rising across them.
@@ -395,10 +415,14 @@ mod tests {
 
     #[test]
     fn old_nonce_is_stale_and_foreign_nonce_refused() {
-        let ids = IdGenerator::new([1; 32]);
-        let mut server = DigestServer::new("quirkgate", Duration::from_secs(300));
+        let mut ids = IdGenerator::new([1; 32]);
+        let mut server = DigestServer::new(
+            "quirkgate",
+            &DigestServer::DEFAULT_ALGORITHMS,
+            Duration::from_secs(300),
+        );
         let t0 = Time::from_micros(0);
-        let ch = server.challenges(&ids, t0, false).remove(1);
+        let ch = server.challenges(&mut ids, t0, false).remove(0);
         let later = t0 + Duration::from_secs(301);
         assert_eq!(
             login(&mut server, &ids, later, &ch, 1, "secret"),

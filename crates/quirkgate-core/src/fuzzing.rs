@@ -5,9 +5,11 @@ use std::net::SocketAddr;
 
 use bytes::Bytes;
 
+use crate::gateway::{Gateway, GatewayConfig, LocalUser};
 use crate::msg::validate::check_header;
 use crate::msg::{frame_stream, validate, Framed, HeaderName, SipMessage};
-use crate::stateless::answer_datagram;
+use crate::time::Time;
+use crate::transport::{Flow, Transport};
 
 /// Feeds arbitrary bytes through every entry point; panics if an invariant
 /// breaks: a parsed message must re-emit its own bytes, an edit must keep
@@ -40,7 +42,6 @@ pub fn check(data: &[u8]) {
             assert_eq!(msg.to_bytes(), input.slice(skip..skip + len));
         }
     }
-    let source: SocketAddr = ([192, 0, 2, 1], 5060).into();
     // The answer copies Via, From, To, Call-ID and CSeq; it can only be
     // valid when they were present and valid in the request.
     let request_complete = SipMessage::parse_head(input.clone()).is_ok_and(|head| {
@@ -51,9 +52,30 @@ pub fn check(data: &[u8]) {
                     .all(|v| check_header(name, v).is_ok())
         })
     });
-    if let Some(response) = answer_datagram(input, source) {
-        let parsed = SipMessage::parse_datagram(response).expect("our own answer parses");
-        if request_complete {
+    let mut gateway = Gateway::new(
+        GatewayConfig {
+            users: vec![LocalUser {
+                number: "100".into(),
+                password: Some("pw".into()),
+                allow_ips: vec![],
+                contact: None,
+                multi_device: false,
+                nat: crate::gateway::NatMode::Auto,
+            }],
+            ..GatewayConfig::default()
+        },
+        [0; 32],
+    );
+    let flow = Flow {
+        transport: Transport::Udp,
+        local: ([127, 0, 0, 1], 5060).into(),
+        remote: SocketAddr::from(([192, 0, 2, 1], 5060)),
+        conn: None,
+    };
+    gateway.handle_message(Time::ZERO, flow, input);
+    while let Some(out) = gateway.poll_transmit() {
+        let parsed = SipMessage::parse_datagram(out.data).expect("what we send parses");
+        if request_complete && !parsed.is_request() {
             if let Err(r) = validate(&parsed) {
                 panic!("our own answer is invalid: {r}");
             }

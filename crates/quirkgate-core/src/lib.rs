@@ -7,6 +7,7 @@
 
 pub mod auth;
 pub mod fuzzing;
+pub mod gateway;
 pub mod ids;
 pub mod msg;
 pub mod stateless;

@@ -1,6 +1,5 @@
-//! Stateless answers: what the gateway says to a request before any
-//! transaction exists (a malformed request, an OPTIONS ping, a method it does
-//! not serve yet).
+//! Stateless answers: refusals of requests that never reach a transaction
+//! (malformed, or failing validation), and the NAT stamps of RFC 3581.
 
 use std::net::SocketAddr;
 
@@ -8,52 +7,19 @@ use bytes::Bytes;
 
 use crate::msg::build::{response, MessageWriter};
 use crate::msg::headers::Via;
-use crate::msg::{validate, HeaderName, Method, SipMessage};
+use crate::msg::{HeaderName, Method, ParseError, SipMessage};
 
-/// The methods this build serves; OPTIONS advertises exactly these.
-pub const ALLOW: &str = "OPTIONS";
-/// The extensions this build supports.
-pub const SUPPORTED: &str = "";
-
-/// The response to a request received from `source`, or `None` when nothing
-/// may be answered (a response, an ACK, bytes that are not SIP at all).
-pub fn answer_datagram(datagram: Bytes, source: SocketAddr) -> Option<Bytes> {
-    match SipMessage::parse_datagram(datagram.clone()) {
-        Ok(msg) => answer(msg, source),
-        Err(error) => {
-            // A request whose body framing is broken can still be told why,
-            // if its header section is readable (RFC 4475 `clerr`, `ncl`).
-            let head = SipMessage::parse_head(datagram).ok()?;
-            refuse(head, source, 400, &error.to_string())
-        }
-    }
+/// The answer to bytes that did not parse: a 400 saying why, when the
+/// header section is readable enough to address one (RFC 4475 `clerr`,
+/// `ncl`); nothing for garbage.
+pub fn refuse_malformed(datagram: Bytes, source: SocketAddr, error: &ParseError) -> Option<Bytes> {
+    let head = SipMessage::parse_head(datagram).ok()?;
+    refuse(head, source, 400, &error.to_string())
 }
 
-/// Answers a parsed request; responses and ACKs get no answer.
-pub fn answer(msg: SipMessage, source: SocketAddr) -> Option<Bytes> {
-    if let Err(rejection) = validate(&msg) {
-        return refuse(msg, source, rejection.status, &rejection.error.to_string());
-    }
-    match msg.method()? {
-        Method::Ack => None,
-        Method::Options => {
-            let mut w = start(msg, source, 200, "OK")?;
-            w.known(HeaderName::Allow, ALLOW.as_bytes());
-            if !SUPPORTED.is_empty() {
-                w.known(HeaderName::Supported, SUPPORTED.as_bytes());
-            }
-            w.header(b"Accept", b"application/sdp");
-            Some(w.finish(b""))
-        }
-        _ => {
-            let mut w = start(msg, source, 501, "Not Implemented")?;
-            w.known(HeaderName::Allow, ALLOW.as_bytes());
-            Some(w.finish(b""))
-        }
-    }
-}
-
-fn refuse(msg: SipMessage, source: SocketAddr, status: u16, reason: &str) -> Option<Bytes> {
+/// Refuses a request with `status`; the reason phrase of a 400 says what
+/// was wrong. Responses and ACKs are never answered (RFC 3261 §8.2.1).
+pub fn refuse(msg: SipMessage, source: SocketAddr, status: u16, reason: &str) -> Option<Bytes> {
     // Never answer an ACK, and never answer a response (RFC 3261 §8.2.1).
     if msg.method().is_none_or(|m| *m == Method::Ack) {
         return None;
@@ -152,30 +118,41 @@ fn stateless_tag(msg: &SipMessage) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::msg::validate;
 
     fn src() -> SocketAddr {
         "198.51.100.7:40123".parse().unwrap()
     }
 
-    fn reply(req: &'static [u8]) -> Option<SipMessage> {
-        answer_datagram(Bytes::from_static(req), src())
-            .map(|b| SipMessage::parse_datagram(b).unwrap())
+    /// What the gateway answers statelessly to these bytes.
+    fn answer(bytes: &'static [u8]) -> Option<SipMessage> {
+        let data = Bytes::from_static(bytes);
+        let out = match SipMessage::parse_datagram(data.clone()) {
+            Err(e) => refuse_malformed(data, src(), &e),
+            Ok(msg) => match validate(&msg) {
+                Err(r) => refuse(msg, src(), r.status, &r.error.to_string()),
+                Ok(()) => {
+                    let mut msg = msg;
+                    stamp_received(&mut msg, src());
+                    start(msg, src(), 200, "OK").map(|w| w.finish(b""))
+                }
+            },
+        };
+        out.map(|b| SipMessage::parse_datagram(b).unwrap())
     }
 
     const OPTIONS: &[u8] = b"OPTIONS sip:gw@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.2:5060;branch=z9hG4bKa;rport\r\n\
 From: <sip:a@x>;tag=1\r\nTo: <sip:gw@127.0.0.1>\r\nCall-ID: c1\r\nCSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n";
 
     #[test]
-    fn options_gets_200_with_allow_and_nat_stamps() {
-        let r = reply(OPTIONS).unwrap();
-        assert_eq!(r.status(), Some(200));
-        assert_eq!(r.header(HeaderName::Allow), Some(ALLOW.as_bytes()));
+    fn nat_stamps_and_stable_tags() {
+        let r = answer(OPTIONS).unwrap();
         let via = r.top_via().unwrap().unwrap();
         assert_eq!(via.rport(), Some(Some(40123)));
         assert_eq!(via.received(), Some(&b"198.51.100.7"[..]));
         assert_eq!(via.branch(), Some(&b"z9hG4bKa"[..]));
         // The same request gets the same tag: retransmissions stay consistent.
-        let again = reply(OPTIONS).unwrap();
+        let again = answer(OPTIONS).unwrap();
         assert_eq!(
             r.to_header().unwrap().unwrap().tag(),
             again.to_header().unwrap().unwrap().tag()
@@ -184,7 +161,7 @@ From: <sip:a@x>;tag=1\r\nTo: <sip:gw@127.0.0.1>\r\nCall-ID: c1\r\nCSeq: 1 OPTION
 
     #[test]
     fn malformed_request_gets_400_saying_why() {
-        let r = reply(
+        let r = answer(
             b"OPTIONS sip:gw SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.2\r\nFrom: <sip:a@x>;tag=1\r\n\
 To: <sip:gw>\r\nCall-ID: c1\r\nCSeq: 99999999999 OPTIONS\r\n\r\n",
         )
@@ -199,7 +176,7 @@ To: <sip:gw>\r\nCall-ID: c1\r\nCSeq: 99999999999 OPTIONS\r\n\r\n",
 
     #[test]
     fn content_length_beyond_datagram_gets_400() {
-        let r = reply(
+        let r = answer(
             b"OPTIONS sip:gw SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.2\r\nFrom: <sip:a@x>;tag=1\r\n\
 To: <sip:gw>\r\nCall-ID: c1\r\nCSeq: 1 OPTIONS\r\nContent-Length: 9999\r\n\r\nshort",
         )
@@ -212,17 +189,23 @@ To: <sip:gw>\r\nCall-ID: c1\r\nCSeq: 1 OPTIONS\r\nContent-Length: 9999\r\n\r\nsh
     }
 
     #[test]
-    fn garbage_responses_and_acks_get_nothing() {
-        assert!(reply(b"\x00\x01garbage").is_none());
-        assert!(reply(b"SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP x\r\n\r\n").is_none());
-        assert!(reply(b"ACK sip:gw SIP/2.0\r\nVia: SIP/2.0/UDP x;branch=z9hG4bK1\r\nFrom: <sip:a@x>;tag=1\r\n\
-To: <sip:gw>;tag=2\r\nCall-ID: c\r\nCSeq: 1 ACK\r\n\r\n")
+    fn garbage_and_responses_get_nothing() {
+        assert!(answer(b"\x00\x01garbage").is_none());
+        assert!(refuse(
+            SipMessage::parse_datagram(Bytes::from_static(
+                b"SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP x\r\nCSeq: 1 X\r\n\r\n"
+            ))
+            .unwrap(),
+            src(),
+            400,
+            "x"
+        )
         .is_none());
     }
 
     #[test]
     fn wrong_version_gets_505() {
-        let r = reply(
+        let r = answer(
             b"OPTIONS sip:gw SIP/7.0\r\nVia: SIP/7.0/UDP 10.0.0.2\r\nFrom: <sip:a@x>;tag=1\r\n\
 To: <sip:gw>\r\nCall-ID: c1\r\nCSeq: 1 OPTIONS\r\n\r\n",
         )

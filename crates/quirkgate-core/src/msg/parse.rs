@@ -361,7 +361,7 @@ mod tests {
 
     #[test]
     fn framing_refuses_oversized_messages() {
-        let big = format!("INVITE sip:a SIP/2.0\r\nContent-Length: 100000\r\n\r\n");
+        let big = "INVITE sip:a SIP/2.0\r\nContent-Length: 100000\r\n\r\n";
         let err = frame_stream(big.as_bytes(), 1000).unwrap_err();
         assert!(err.to_string().contains("maximum"), "{err}");
         let endless = vec![b'a'; 2000];

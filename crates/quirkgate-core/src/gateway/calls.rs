@@ -1,0 +1,873 @@
+//! The B2BUA: every call is a caller leg (we are its UAS) and one or more
+//! callee legs (we are their UAC, one per forked target). Each leg is its
+//! own dialog; what crosses from one to the other is relayed on purpose:
+//! status codes, bodies, and the headers nobody owns.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use bytes::Bytes;
+
+use super::dialog::{display_and_user, Leg};
+use super::{contact_uri, Gateway, GwTimer};
+use crate::msg::build::{response, MessageWriter};
+use crate::msg::uri::{parse_hostport, Uri};
+use crate::msg::{HeaderName, Method, SipMessage};
+use crate::time::Time;
+use crate::transport::{Flow, Transport};
+use crate::txn::{TxId, T1, T2};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub(super) struct CallKey(u64);
+
+/// Which leg of a call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Side {
+    Caller,
+    Callee(usize),
+}
+
+/// Why we started a client transaction.
+#[derive(Debug, Clone)]
+enum Purpose {
+    /// The initial INVITE of a callee leg.
+    Invite(usize),
+    /// A request relayed from the other leg; its response goes back on
+    /// `server`, built from `request`.
+    Relay {
+        server: TxId,
+        request: Box<SipMessage>,
+    },
+    /// Our own BYE, PRACK or CANCEL: nothing waits for the answer.
+    Own,
+}
+
+#[derive(Debug)]
+struct Fork {
+    leg: Leg,
+    invite: TxId,
+    invite_seq: u32,
+    /// A final response arrived (or the INVITE timed out).
+    done: bool,
+    /// CANCEL this fork as soon as it is cancellable (§9.1).
+    cancel_wanted: bool,
+}
+
+#[derive(Debug)]
+struct Call {
+    caller_number: String,
+    caller_display: Option<String>,
+    callee_number: String,
+    a: Leg,
+    a_invite: SipMessage,
+    a_tx: TxId,
+    forks: Vec<Fork>,
+    winner: Option<usize>,
+    cancelled: bool,
+    /// Final failures of forks, for choosing what the caller hears.
+    failures: Vec<SipMessage>,
+    redirects: u8,
+    /// Our 2xx to the caller, retransmitted until the ACK.
+    a_2xx: Option<Bytes>,
+    a_2xx_interval: Duration,
+    a_2xx_since: Time,
+}
+
+#[derive(Default)]
+pub(super) struct Calls {
+    next: u64,
+    calls: HashMap<CallKey, Call>,
+    /// (Call-ID, our tag) of every leg.
+    dialogs: HashMap<(Bytes, String), (CallKey, Side)>,
+    clients: HashMap<TxId, (CallKey, Purpose)>,
+    invites: HashMap<TxId, CallKey>,
+}
+
+impl Calls {
+    /// The leg opposite `side`, once the call has one.
+    fn peer_leg(&mut self, key: CallKey, side: Side) -> Option<&mut Leg> {
+        let call = self.calls.get_mut(&key)?;
+        match side {
+            Side::Caller => {
+                let w = call.winner?;
+                Some(&mut call.forks[w].leg)
+            }
+            Side::Callee(i) if call.winner == Some(i) => Some(&mut call.a),
+            Side::Callee(_) => None,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.calls.len()
+    }
+
+    fn index(&mut self, key: CallKey, side: Side, leg: &Leg) {
+        self.dialogs
+            .insert((leg.call_id.clone(), leg.local_tag.clone()), (key, side));
+    }
+
+    fn remove(&mut self, key: CallKey) -> Option<Call> {
+        let call = self.calls.remove(&key)?;
+        self.dialogs.retain(|_, (k, _)| *k != key);
+        self.invites.retain(|_, k| *k != key);
+        Some(call)
+    }
+}
+
+/// Redirects followed per call before the caller gets the 3xx failure.
+const MAX_REDIRECTS: u8 = 5;
+
+/// Headers relayed between legs besides the ones nobody owns.
+const RELAYED: [HeaderName; 4] = [
+    HeaderName::Allow,
+    HeaderName::Supported,
+    HeaderName::ContentType,
+    HeaderName::Subject,
+];
+
+/// Copies the headers that cross legs unchanged: unknown ones byte for
+/// byte, and the few owned ones a peer needs to see.
+fn copy_passthrough(src: &SipMessage, w: &mut MessageWriter) {
+    for h in src.headers() {
+        if h.name == HeaderName::Other || RELAYED.contains(&h.name) {
+            w.header(h.raw_name, h.value);
+        }
+    }
+}
+
+fn to_tag(msg: &SipMessage) -> Option<Bytes> {
+    msg.to_header()?.ok()?.tag().map(Bytes::copy_from_slice)
+}
+
+/// RFC 3261 §16.7 step 6, simplified: a 6xx ends the search; otherwise the
+/// lowest class wins, and our own timeout (408) is the last resort.
+fn best_failure(failures: &[SipMessage]) -> Option<&SipMessage> {
+    let rank = |m: &SipMessage| {
+        let s = m.status().unwrap_or(500);
+        match s {
+            600..=699 => 0,
+            408 => 1000,
+            _ => u32::from(s),
+        }
+    };
+    failures.iter().min_by_key(|m| rank(m))
+}
+
+impl Gateway {
+    fn new_call_key(&mut self) -> CallKey {
+        self.calls.next += 1;
+        CallKey(self.calls.next)
+    }
+
+    pub(super) fn on_invite(&mut self, now: Time, tx: TxId, msg: SipMessage, flow: Flow) {
+        // Who calls: a trusted address, or digest credentials (RFC 3261 §22.3).
+        let caller = match self.ip_user(flow.remote.ip()) {
+            Some(u) => u.number.clone(),
+            None => match self.digest_user(now, &msg, HeaderName::ProxyAuthorization) {
+                Ok(Some(user)) => user,
+                Ok(None) => return self.challenge(now, tx, &msg, true, false),
+                Err(stale) => return self.challenge(now, tx, &msg, true, stale),
+            },
+        };
+        let Some(callee) = msg.request_uri().and_then(super::uri_number) else {
+            return self.reply(now, tx, &msg, 404, "Not Found", |_| {});
+        };
+        let Some(user) = self.user(&callee).cloned() else {
+            return self.reply(now, tx, &msg, 404, "Not Found", |_| {});
+        };
+        let targets = self.targets_of(now, &user);
+        if targets.is_empty() {
+            return self.reply(now, tx, &msg, 480, "Temporarily Unavailable", |_| {});
+        }
+        let local_tag = self.ids.tag();
+        let a_contact = Bytes::from(contact_uri(&callee, flow.local, flow.transport));
+        let Some(a) = Leg::from_invite(&msg, flow, local_tag, a_contact) else {
+            return self.reply(
+                now,
+                tx,
+                &msg,
+                400,
+                "Bad Request: INVITE without Contact",
+                |_| {},
+            );
+        };
+        let (caller_display, _) =
+            display_and_user(msg.header(HeaderName::From).unwrap_or_default());
+        let key = self.new_call_key();
+        tracing::info!(call = key.0, %caller, %callee, targets = targets.len(), "call");
+        self.calls.index(key, Side::Caller, &a);
+        self.calls.invites.insert(tx, key);
+        self.calls.calls.insert(
+            key,
+            Call {
+                caller_number: caller,
+                caller_display,
+                callee_number: callee,
+                a,
+                a_invite: msg,
+                a_tx: tx,
+                forks: Vec::new(),
+                winner: None,
+                cancelled: false,
+                failures: Vec::new(),
+                redirects: 0,
+                a_2xx: None,
+                a_2xx_interval: T1,
+                a_2xx_since: now,
+            },
+        );
+        for (target, flow) in targets {
+            self.start_fork(now, key, target, flow);
+        }
+    }
+
+    /// Where a local user's phones are: its registrations, or the fixed
+    /// contact of an IP-authorised device. Without multi-device only the
+    /// newest registration rings.
+    fn targets_of(&self, now: Time, user: &super::LocalUser) -> Vec<(Bytes, Flow)> {
+        let mut bindings: Vec<(Bytes, Flow)> = self
+            .registrar
+            .lookup(now, &user.number)
+            .into_iter()
+            .map(|b| (b.contact, b.flow))
+            .collect();
+        if !user.multi_device && bindings.len() > 1 {
+            bindings.drain(..bindings.len() - 1);
+        }
+        if bindings.is_empty() {
+            if let Some(contact) = &user.contact {
+                if let Some(flow) = self.flow_to_uri(contact.as_bytes()) {
+                    bindings.push((Bytes::from(contact.clone()), flow));
+                }
+            }
+        }
+        bindings
+    }
+
+    /// A flow to a URI whose host is an IP address (DNS comes with the
+    /// provider issue), over the URI's transport and our listener for it.
+    pub(super) fn flow_to_uri(&self, uri: &[u8]) -> Option<Flow> {
+        let Ok(Uri::Sip(u)) = Uri::parse(uri) else {
+            return None;
+        };
+        let transport = match Uri::Sip(u.clone()).param("transport") {
+            Some(t) => Transport::from_via_token(t)?,
+            None if u.secure => Transport::Tls,
+            None => Transport::Udp,
+        };
+        let (host, _) = parse_hostport(u.host).ok()?;
+        let host = std::str::from_utf8(host).ok()?;
+        let ip: std::net::IpAddr = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse()
+            .ok()?;
+        let default_port = if transport == Transport::Tls {
+            5061
+        } else {
+            5060
+        };
+        let remote = std::net::SocketAddr::new(ip, u.port.unwrap_or(default_port));
+        let local = self
+            .config
+            .listeners
+            .iter()
+            .find(|(t, _)| *t == transport)?
+            .1;
+        Some(Flow {
+            transport,
+            local,
+            remote,
+            conn: None,
+        })
+    }
+
+    fn start_fork(&mut self, now: Time, key: CallKey, target: Bytes, flow: Flow) {
+        let Some(call) = self.calls.calls.get(&key) else {
+            return;
+        };
+        let domain = flow.local.ip();
+        let host = if domain.is_ipv6() {
+            format!("[{domain}]")
+        } else {
+            domain.to_string()
+        };
+        let from = match &call.caller_display {
+            Some(d) => format!("{d} <sip:{}@{host}>", call.caller_number),
+            None => format!("<sip:{}@{host}>", call.caller_number),
+        };
+        let to = format!("<sip:{}@{host}>", call.callee_number);
+        let contact = Bytes::from(contact_uri(&call.caller_number, flow.local, flow.transport));
+        let mut leg = Leg::outgoing(&mut self.ids, &from, &to, target, flow, contact);
+        let (mut w, seq) = leg.request(&mut self.ids, "INVITE", None);
+        copy_passthrough(&call.a_invite, &mut w);
+        let Ok(invite) = SipMessage::parse_datagram(w.finish(call.a_invite.body())) else {
+            return;
+        };
+        let tx = self.txn.send_request(now, invite, flow);
+        let index = call.forks.len();
+        self.calls.index(key, Side::Callee(index), &leg);
+        self.calls.clients.insert(tx, (key, Purpose::Invite(index)));
+        if let Some(call) = self.calls.calls.get_mut(&key) {
+            call.forks.push(Fork {
+                leg,
+                invite: tx,
+                invite_seq: seq,
+                done: false,
+                cancel_wanted: false,
+            });
+        }
+    }
+
+    // ---- responses on callee legs --------------------------------------
+
+    pub(super) fn on_response(&mut self, now: Time, tx: TxId, msg: SipMessage) {
+        let Some((key, purpose)) = self.calls.clients.get(&tx).cloned() else {
+            return;
+        };
+        let status = msg.status().unwrap_or(500);
+        if status >= 200 {
+            self.calls.clients.remove(&tx);
+        }
+        match purpose {
+            Purpose::Invite(i) => self.on_fork_response(now, key, i, msg),
+            Purpose::Relay { server, request } => {
+                self.relay_response(now, server, &request, &msg, key)
+            }
+            Purpose::Own => {}
+        }
+    }
+
+    fn on_fork_response(&mut self, now: Time, key: CallKey, i: usize, msg: SipMessage) {
+        let status = msg.status().unwrap_or(500);
+        match status {
+            100 => {}
+            101..=199 => self.on_fork_provisional(now, key, i, msg),
+            200..=299 => self.on_fork_2xx(now, key, i, msg),
+            300..=399 => self.on_fork_redirect(now, key, i, msg),
+            _ => self.on_fork_failure(now, key, i, Some(msg)),
+        }
+    }
+
+    fn on_fork_provisional(&mut self, now: Time, key: CallKey, i: usize, msg: SipMessage) {
+        let Some(call) = self.calls.calls.get_mut(&key) else {
+            return;
+        };
+        let Some(fork) = call.forks.get_mut(i) else {
+            return;
+        };
+        fork.leg.learn_from_response(&msg);
+        if fork.cancel_wanted {
+            let invite = fork.invite;
+            self.txn.cancel(now, invite);
+            return;
+        }
+        // A reliable provisional is acknowledged here, on this leg
+        // (RFC 3262); the caller gets it unreliably.
+        if msg.has_option_tag(HeaderName::Require, "100rel") {
+            if let (Some(Ok(rseq)), Some(Ok(cseq))) = (msg.rseq(), msg.cseq()) {
+                let (mut w, _) = fork.leg.request(&mut self.ids, "PRACK", None);
+                w.known(
+                    HeaderName::RAck,
+                    format!("{rseq} {} INVITE", cseq.seq).as_bytes(),
+                );
+                let flow = fork.leg.flow;
+                if let Ok(prack) = SipMessage::parse_datagram(w.finish(b"")) {
+                    let tx = self.txn.send_request(now, prack, flow);
+                    self.calls.clients.insert(tx, (key, Purpose::Own));
+                }
+            }
+        }
+        let Some(call) = self.calls.calls.get(&key) else {
+            return;
+        };
+        if call.winner.is_some() || call.cancelled {
+            return;
+        }
+        let reason = String::from_utf8_lossy(msg.reason().unwrap_or_default()).into_owned();
+        let mut w = response(
+            &call.a_invite,
+            msg.status().unwrap_or(180),
+            &reason,
+            Some(&call.a.local_tag),
+        );
+        w.known(HeaderName::Contact, &call.a.contact_header());
+        copy_passthrough(&msg, &mut w);
+        let a_tx = call.a_tx;
+        self.txn.respond(now, a_tx, w.finish(msg.body()));
+    }
+
+    fn on_fork_2xx(&mut self, now: Time, key: CallKey, i: usize, msg: SipMessage) {
+        let Some(call) = self.calls.calls.get_mut(&key) else {
+            return;
+        };
+        let Some(fork) = call.forks.get_mut(i) else {
+            return;
+        };
+        fork.done = true;
+        let seq = fork.invite_seq;
+        let tag = to_tag(&msg);
+        let first = call.winner.is_none() && !call.cancelled;
+        let retransmission = call.winner == Some(i) && fork.leg.remote_tag == tag;
+        if first {
+            fork.leg.learn_from_response(&msg);
+            call.winner = Some(i);
+        }
+        let mut leg = fork.leg.clone();
+        if !first && !retransmission {
+            // Another fork answered too, or the caller gave up: accept that
+            // dialog only to end it (§13.2.2.4).
+            leg.learn_from_response(&msg);
+        }
+        // Every 2xx is ACKed, a retransmitted one again (our ACK was lost).
+        self.send_ack(&mut leg, seq);
+        if !first {
+            if !retransmission {
+                self.send_bye(now, key, &mut leg);
+            }
+            return;
+        }
+        let Some(call) = self.calls.calls.get_mut(&key) else {
+            return;
+        };
+        let reason = String::from_utf8_lossy(msg.reason().unwrap_or_default()).into_owned();
+        let mut w = response(
+            &call.a_invite,
+            msg.status().unwrap_or(200),
+            &reason,
+            Some(&call.a.local_tag),
+        );
+        w.known(HeaderName::Contact, &call.a.contact_header());
+        copy_passthrough(&msg, &mut w);
+        let ok = w.finish(msg.body());
+        call.a_2xx = Some(ok.clone());
+        call.a_2xx_since = now;
+        call.a_2xx_interval = T1;
+        let a_tx = call.a_tx;
+        let reliable = call.a.flow.transport.is_reliable();
+        let others: Vec<usize> = (0..call.forks.len()).filter(|&j| j != i).collect();
+        tracing::info!(call = key.0, "answered");
+        self.txn.respond(now, a_tx, ok);
+        if !reliable {
+            self.timers.set(GwTimer::Retransmit2xx(key), now + T1);
+        }
+        for j in others {
+            self.cancel_fork(now, key, j);
+        }
+    }
+
+    fn on_fork_redirect(&mut self, now: Time, key: CallKey, i: usize, msg: SipMessage) {
+        let target = msg
+            .contacts()
+            .next()
+            .and_then(Result::ok)
+            .map(|c| Bytes::copy_from_slice(c.uri));
+        let Some(call) = self.calls.calls.get_mut(&key) else {
+            return;
+        };
+        let follow = target
+            .filter(|_| call.redirects < MAX_REDIRECTS && !call.cancelled && call.winner.is_none());
+        let Some(target) = follow else {
+            return self.on_fork_failure(now, key, i, Some(msg));
+        };
+        // A target that is one of our numbers rings that user's phones;
+        // anything else is called directly.
+        let local = super::uri_number(&target)
+            .and_then(|n| self.user(&n).cloned())
+            .map(|u| self.targets_of(now, &u));
+        let next: Vec<(Bytes, Flow)> = match local {
+            Some(t) => t,
+            None => self
+                .flow_to_uri(&target)
+                .map(|f| (target.clone(), f))
+                .into_iter()
+                .collect(),
+        };
+        if next.is_empty() {
+            return self.on_fork_failure(now, key, i, Some(msg));
+        }
+        let Some(call) = self.calls.calls.get_mut(&key) else {
+            return;
+        };
+        call.redirects += 1;
+        if let Some(f) = call.forks.get_mut(i) {
+            f.done = true;
+        }
+        let forwarded = super::uri_number(&target).unwrap_or_default();
+        let mut w = response(
+            &call.a_invite,
+            181,
+            "Call Is Being Forwarded",
+            Some(&call.a.local_tag),
+        );
+        w.known(HeaderName::Contact, &call.a.contact_header());
+        w.known(
+            HeaderName::CallInfo,
+            format!(
+                "purpose=forwarding, username=\"{forwarded}\", contact=\"{}\"",
+                String::from_utf8_lossy(&target)
+            )
+            .as_bytes(),
+        );
+        let a_tx = call.a_tx;
+        self.txn.respond(now, a_tx, w.finish(b""));
+        for (t, flow) in next {
+            self.start_fork(now, key, t, flow);
+        }
+    }
+
+    /// A fork ended without answering (`None`: it timed out).
+    fn on_fork_failure(&mut self, now: Time, key: CallKey, i: usize, msg: Option<SipMessage>) {
+        let Some(call) = self.calls.calls.get_mut(&key) else {
+            return;
+        };
+        if let Some(f) = call.forks.get_mut(i) {
+            f.done = true;
+        }
+        if let Some(m) = msg {
+            call.failures.push(m);
+        }
+        if call.forks.iter().any(|f| !f.done) || call.winner.is_some() {
+            return;
+        }
+        // Every fork failed: the caller hears the best failure, unless it
+        // already cancelled (and heard 487).
+        if !call.cancelled {
+            let a_tx = call.a_tx;
+            let tag = call.a.local_tag.clone();
+            let answer = match best_failure(&call.failures) {
+                Some(f) => {
+                    let reason =
+                        String::from_utf8_lossy(f.reason().unwrap_or_default()).into_owned();
+                    let mut w = response(
+                        &call.a_invite,
+                        f.status().unwrap_or(500),
+                        &reason,
+                        Some(&tag),
+                    );
+                    copy_passthrough(f, &mut w);
+                    w.finish(f.body())
+                }
+                None => response(&call.a_invite, 408, "Request Timeout", Some(&tag)).finish(b""),
+            };
+            self.txn.respond(now, a_tx, answer);
+        }
+        tracing::info!(call = key.0, "call failed");
+        self.end_call(key);
+    }
+
+    pub(super) fn on_client_timeout(&mut self, now: Time, tx: TxId) {
+        let Some((key, purpose)) = self.calls.clients.remove(&tx) else {
+            return;
+        };
+        match purpose {
+            Purpose::Invite(i) => self.on_fork_failure(now, key, i, None),
+            Purpose::Relay { server, request } => {
+                let answer = response(&request, 408, "Request Timeout", None).finish(b"");
+                self.txn.respond(now, server, answer);
+            }
+            Purpose::Own => {}
+        }
+    }
+
+    fn cancel_fork(&mut self, now: Time, key: CallKey, i: usize) {
+        let Some(fork) = self
+            .calls
+            .calls
+            .get_mut(&key)
+            .and_then(|c| c.forks.get_mut(i))
+        else {
+            return;
+        };
+        if fork.done {
+            return;
+        }
+        let invite = fork.invite;
+        if self.txn.cancel(now, invite).is_none() {
+            // Not cancellable before a provisional (§9.1): do it then.
+            fork.cancel_wanted = true;
+        }
+    }
+
+    fn send_ack(&mut self, leg: &mut Leg, invite_seq: u32) {
+        let (w, _) = leg.request(&mut self.ids, "ACK", Some(invite_seq));
+        self.txn.send_stateless(leg.flow, w.finish(b""));
+    }
+
+    fn send_bye(&mut self, now: Time, key: CallKey, leg: &mut Leg) {
+        let (w, _) = leg.request(&mut self.ids, "BYE", None);
+        if let Ok(bye) = SipMessage::parse_datagram(w.finish(b"")) {
+            let tx = self.txn.send_request(now, bye, leg.flow);
+            self.calls.clients.insert(tx, (key, Purpose::Own));
+        }
+    }
+
+    // ---- the caller's side ---------------------------------------------
+
+    pub(super) fn on_cancelled(&mut self, now: Time, invite: TxId) {
+        let Some(&key) = self.calls.invites.get(&invite) else {
+            return;
+        };
+        let Some(call) = self.calls.calls.get_mut(&key) else {
+            return;
+        };
+        call.cancelled = true;
+        let answer = response(
+            &call.a_invite,
+            487,
+            "Request Terminated",
+            Some(&call.a.local_tag),
+        )
+        .finish(b"");
+        let forks = call.forks.len();
+        self.txn.respond(now, invite, answer);
+        tracing::info!(call = key.0, "cancelled by the caller");
+        for i in 0..forks {
+            self.cancel_fork(now, key, i);
+        }
+    }
+
+    pub(super) fn on_ack(&mut self, _now: Time, msg: SipMessage, _flow: Flow) {
+        let (Some(call_id), Some(tag)) = (msg.call_id(), to_tag(&msg)) else {
+            return;
+        };
+        let key = (
+            Bytes::copy_from_slice(call_id),
+            String::from_utf8_lossy(&tag).into_owned(),
+        );
+        if let Some(&(call, Side::Caller)) = self.calls.dialogs.get(&key) {
+            if let Some(c) = self.calls.calls.get_mut(&call) {
+                c.a_2xx = None;
+            }
+            self.timers.cancel(GwTimer::Retransmit2xx(call));
+        }
+    }
+
+    /// A 2xx for an INVITE whose transaction is gone: ACK it, and end the
+    /// dialog unless it is the one the call already uses.
+    pub(super) fn on_stray_2xx(&mut self, now: Time, msg: SipMessage, _flow: Flow) {
+        let (Some(call_id), Some(Ok(from))) = (msg.call_id(), msg.from_header()) else {
+            return;
+        };
+        let Some(tag) = from.tag() else {
+            return;
+        };
+        let key = (
+            Bytes::copy_from_slice(call_id),
+            String::from_utf8_lossy(tag).into_owned(),
+        );
+        let Some(&(call_key, Side::Callee(i))) = self.calls.dialogs.get(&key) else {
+            return;
+        };
+        self.on_fork_2xx(now, call_key, i, msg);
+    }
+
+    pub(super) fn retransmit_2xx(&mut self, now: Time, key: CallKey) {
+        let Some(call) = self.calls.calls.get_mut(&key) else {
+            return;
+        };
+        let Some(ok) = call.a_2xx.clone() else {
+            return;
+        };
+        if now.since(call.a_2xx_since) >= T1 * 64 {
+            // No ACK ever came: the caller is gone (§13.3.1.4).
+            tracing::info!(call = key.0, "no ACK for the 2xx, ending the call");
+            call.a_2xx = None;
+            return self.hang_up(now, key, None);
+        }
+        call.a_2xx_interval = (call.a_2xx_interval * 2).min(T2);
+        // Wake up at 64*T1 at the latest, to give up on time.
+        let next = (now + call.a_2xx_interval).min(call.a_2xx_since + T1 * 64);
+        let flow = call.a.flow;
+        self.txn.send_stateless(flow, ok);
+        self.timers.set(GwTimer::Retransmit2xx(key), next);
+    }
+
+    // ---- requests inside a dialog ----------------------------------------
+
+    pub(super) fn on_in_dialog(&mut self, now: Time, tx: TxId, msg: SipMessage, _flow: Flow) {
+        let method = msg.method().cloned().unwrap_or(Method::Options);
+        let found = (|| {
+            let call_id = Bytes::copy_from_slice(msg.call_id()?);
+            let tag = String::from_utf8_lossy(&to_tag(&msg)?).into_owned();
+            self.calls.dialogs.get(&(call_id, tag)).copied()
+        })();
+        let Some((key, side)) = found else {
+            return self.reply(
+                now,
+                tx,
+                &msg,
+                481,
+                "Call/Transaction Does Not Exist",
+                |_| {},
+            );
+        };
+        let keepalive = matches!(
+            method,
+            Method::Update | Method::Info | Method::Message | Method::Options
+        ) && msg.body().is_empty();
+        match method {
+            Method::Bye => {
+                self.reply(now, tx, &msg, 200, "OK", |_| {});
+                self.hang_up(now, key, Some(side));
+            }
+            // We never send the caller a reliable provisional.
+            Method::Prack => self.reply(
+                now,
+                tx,
+                &msg,
+                481,
+                "Call/Transaction Does Not Exist",
+                |_| {},
+            ),
+            // Session keep-alive: the dialog exists, so it is alive.
+            _ if keepalive => self.reply(now, tx, &msg, 200, "OK", |_| {}),
+            _ => self.relay_request(now, key, side, tx, msg),
+        }
+    }
+
+    fn relay_request(
+        &mut self,
+        now: Time,
+        key: CallKey,
+        side: Side,
+        server: TxId,
+        msg: SipMessage,
+    ) {
+        if matches!(msg.method(), Some(Method::Invite | Method::Update)) {
+            if let Some(call) = self.calls.calls.get_mut(&key) {
+                match side {
+                    Side::Caller => call.a.learn_target(&msg),
+                    Side::Callee(i) => {
+                        if let Some(f) = call.forks.get_mut(i) {
+                            f.leg.learn_target(&msg);
+                        }
+                    }
+                }
+            }
+        }
+        let method =
+            String::from_utf8_lossy(msg.method().map(Method::as_bytes).unwrap_or_default())
+                .into_owned();
+        let ids = &mut self.ids;
+        let built = self.calls.peer_leg(key, side).map(|leg| {
+            let (mut w, _) = leg.request(ids, &method, None);
+            copy_passthrough(&msg, &mut w);
+            (w.finish(msg.body()), leg.flow)
+        });
+        let Some((bytes, flow)) = built else {
+            return self.reply(
+                now,
+                server,
+                &msg,
+                481,
+                "Call/Transaction Does Not Exist",
+                |_| {},
+            );
+        };
+        let Ok(request) = SipMessage::parse_datagram(bytes) else {
+            return;
+        };
+        let tx = self.txn.send_request(now, request, flow);
+        self.calls.clients.insert(
+            tx,
+            (
+                key,
+                Purpose::Relay {
+                    server,
+                    request: Box::new(msg),
+                },
+            ),
+        );
+    }
+
+    fn relay_response(
+        &mut self,
+        now: Time,
+        server: TxId,
+        request: &SipMessage,
+        resp: &SipMessage,
+        key: CallKey,
+    ) {
+        let status = resp.status().unwrap_or(500);
+        if status == 100 {
+            return;
+        }
+        let reason = String::from_utf8_lossy(resp.reason().unwrap_or_default()).into_owned();
+        let mut w = response(request, status, &reason, None);
+        let is_invite = request.method() == Some(&Method::Invite);
+        if (200..300).contains(&status)
+            && matches!(request.method(), Some(Method::Invite | Method::Update))
+        {
+            // Our Contact on the leg the request came from.
+            let side = self.side_of(key, request);
+            let contact = side.and_then(|s| self.leg(key, s)).map(Leg::contact_header);
+            if let Some(c) = contact {
+                w.known(HeaderName::Contact, &c);
+            }
+        }
+        copy_passthrough(resp, &mut w);
+        self.txn.respond(now, server, w.finish(resp.body()));
+        if is_invite && (200..300).contains(&status) {
+            // ACK the re-INVITE on the leg that answered it.
+            let side = self.side_of(key, request).map(|s| match s {
+                Side::Caller => self
+                    .calls
+                    .calls
+                    .get(&key)
+                    .and_then(|c| c.winner)
+                    .map(Side::Callee),
+                Side::Callee(_) => Some(Side::Caller),
+            });
+            if let Some(Some(answered)) = side {
+                let seq = resp.cseq().and_then(Result::ok).map(|c| c.seq);
+                let mut leg = self.leg(key, answered).cloned();
+                if let (Some(leg), Some(seq)) = (leg.as_mut(), seq) {
+                    leg.learn_target(resp);
+                    self.send_ack(leg, seq);
+                }
+            }
+        }
+    }
+
+    fn side_of(&self, key: CallKey, request: &SipMessage) -> Option<Side> {
+        let call_id = Bytes::copy_from_slice(request.call_id()?);
+        let tag = String::from_utf8_lossy(&to_tag(request)?).into_owned();
+        let &(k, side) = self.calls.dialogs.get(&(call_id, tag))?;
+        (k == key).then_some(side)
+    }
+
+    fn leg(&self, key: CallKey, side: Side) -> Option<&Leg> {
+        let call = self.calls.calls.get(&key)?;
+        match side {
+            Side::Caller => Some(&call.a),
+            Side::Callee(i) => call.forks.get(i).map(|f| &f.leg),
+        }
+    }
+
+    /// Ends an established call: BYE to every leg but the one that hung up.
+    fn hang_up(&mut self, now: Time, key: CallKey, from: Option<Side>) {
+        let Some(call) = self.calls.calls.get(&key) else {
+            return;
+        };
+        let mut legs = Vec::new();
+        if from != Some(Side::Caller) {
+            legs.push(call.a.clone());
+        }
+        if let Some(w) = call.winner {
+            if from != Some(Side::Callee(w)) {
+                legs.push(call.forks[w].leg.clone());
+            }
+        }
+        tracing::info!(call = key.0, "hung up");
+        for mut leg in legs {
+            self.send_bye(now, key, &mut leg);
+        }
+        self.end_call(key);
+    }
+
+    fn end_call(&mut self, key: CallKey) {
+        self.timers.cancel(GwTimer::Retransmit2xx(key));
+        self.calls.remove(key);
+    }
+}

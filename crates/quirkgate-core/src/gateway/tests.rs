@@ -1,0 +1,749 @@
+//! Scenario tests of the whole sans-IO gateway: simulated phones exchange
+//! SIP with it over a virtual clock. One scenario per test.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use bytes::Bytes;
+
+use super::*;
+use crate::auth::authorization;
+use crate::msg::headers::AuthField;
+
+const GW: &str = "127.0.0.1:5060";
+
+struct Phone {
+    number: &'static str,
+    addr: SocketAddr,
+    password: &'static str,
+}
+
+const ALICE: Phone = Phone {
+    number: "100",
+    addr: SocketAddr::new(
+        std::net::IpAddr::V4(std::net::Ipv4Addr::new(192, 0, 2, 10)),
+        5062,
+    ),
+    password: "alice-pw",
+};
+const BOB: Phone = Phone {
+    number: "101",
+    addr: SocketAddr::new(
+        std::net::IpAddr::V4(std::net::Ipv4Addr::new(192, 0, 2, 20)),
+        5064,
+    ),
+    password: "bob-pw",
+};
+const BOB2: Phone = Phone {
+    number: "101",
+    addr: SocketAddr::new(
+        std::net::IpAddr::V4(std::net::Ipv4Addr::new(192, 0, 2, 21)),
+        5066,
+    ),
+    password: "bob-pw",
+};
+
+struct Harness {
+    gw: Gateway,
+    now: Time,
+    /// Everything the gateway sent, oldest first, not yet looked at.
+    out: Vec<(SocketAddr, SipMessage)>,
+}
+
+fn user(p: &Phone, multi_device: bool) -> LocalUser {
+    LocalUser {
+        number: p.number.into(),
+        password: Some(p.password.into()),
+        allow_ips: vec![],
+        contact: None,
+        multi_device,
+        nat: NatMode::Auto,
+    }
+}
+
+impl Harness {
+    fn new(users: Vec<LocalUser>) -> Harness {
+        let config = GatewayConfig {
+            users,
+            listeners: vec![(Transport::Udp, GW.parse().unwrap())],
+            ..GatewayConfig::default()
+        };
+        Harness {
+            gw: Gateway::new(config, [9; 32]),
+            now: Time::from_micros(1_000_000),
+            out: Vec::new(),
+        }
+    }
+
+    fn standard() -> Harness {
+        Harness::new(vec![user(&ALICE, false), user(&BOB, true)])
+    }
+
+    fn flow(from: SocketAddr) -> Flow {
+        Flow {
+            transport: Transport::Udp,
+            local: GW.parse().unwrap(),
+            remote: from,
+            conn: None,
+        }
+    }
+
+    fn send(&mut self, from: SocketAddr, text: &str) {
+        self.send_bytes(
+            from,
+            Bytes::from(text.replace("\r\n", "\n").replace('\n', "\r\n")),
+        );
+    }
+
+    fn send_bytes(&mut self, from: SocketAddr, data: Bytes) {
+        self.gw.handle_message(self.now, Harness::flow(from), data);
+        self.collect();
+    }
+
+    fn advance(&mut self, by: Duration) {
+        let until = self.now + by;
+        while let Some(t) = self.gw.poll_timeout().filter(|t| *t <= until) {
+            self.now = t.max(self.now);
+            self.gw.handle_timeout(self.now);
+            self.collect();
+        }
+        self.now = until;
+    }
+
+    fn collect(&mut self) {
+        while let Some(t) = self.gw.poll_transmit() {
+            let msg = SipMessage::parse_datagram(t.data).expect("the gateway sends valid SIP");
+            assert!(
+                validate(&msg).is_ok(),
+                "the gateway sends valid SIP: {msg:?}"
+            );
+            self.out.push((t.flow.remote, msg));
+        }
+    }
+
+    /// The messages sent to `to` since the last look, as first lines.
+    fn lines_to(&mut self, to: SocketAddr) -> Vec<String> {
+        self.take(to).iter().map(first_line).collect()
+    }
+
+    fn take(&mut self, to: SocketAddr) -> Vec<SipMessage> {
+        let (mine, rest) = std::mem::take(&mut self.out)
+            .into_iter()
+            .partition(|(a, _)| *a == to);
+        self.out = rest;
+        mine.into_iter().map(|(_, m)| m).collect()
+    }
+
+    /// The last message to `to` whose first line starts with `start`.
+    fn last(&mut self, to: SocketAddr, start: &str) -> SipMessage {
+        let all = self.take(to);
+        all.into_iter()
+            .rev()
+            .find(|m| first_line(m).starts_with(start))
+            .unwrap_or_else(|| panic!("nothing starting with {start:?} was sent to {to}"))
+    }
+
+    fn register(&mut self, p: &Phone) {
+        let reg = |auth: &str, cseq: u32| {
+            format!(
+                "REGISTER sip:127.0.0.1 SIP/2.0\n\
+Via: SIP/2.0/UDP {addr};branch=z9hG4bKreg{cseq}{port};rport\n\
+From: <sip:{n}@127.0.0.1>;tag=r{port}\nTo: <sip:{n}@127.0.0.1>\n\
+Call-ID: reg-{port}\nCSeq: {cseq} REGISTER\nContact: <sip:{n}@{addr}>\nExpires: 600\nMax-Forwards: 70\n{auth}Content-Length: 0\n\n",
+                addr = p.addr,
+                n = p.number,
+                port = p.addr.port()
+            )
+        };
+        self.send(p.addr, &reg("", 1));
+        let challenge = self.last(p.addr, "SIP/2.0 401");
+        let www = challenge.header(HeaderName::WwwAuthenticate).unwrap();
+        let field = AuthField::parse_all(www).unwrap().remove(0);
+        let creds = authorization(
+            &field,
+            b"REGISTER",
+            b"sip:127.0.0.1",
+            p.number,
+            p.password,
+            "cn",
+            1,
+        )
+        .unwrap();
+        self.send(p.addr, &reg(&format!("Authorization: {creds}\n"), 2));
+        assert_eq!(self.lines_to(p.addr), ["SIP/2.0 200 OK"]);
+    }
+
+    /// Alice dials `number`, answering the proxy challenge.
+    fn dial(&mut self, from: &Phone, number: &str) -> String {
+        let invite = |auth: &str, cseq: u32| {
+            format!(
+                "INVITE sip:{number}@127.0.0.1 SIP/2.0\n\
+Via: SIP/2.0/UDP {addr};branch=z9hG4bKinv{cseq};rport\n\
+From: \"Alice\" <sip:{n}@127.0.0.1>;tag=caller\nTo: <sip:{number}@127.0.0.1>\n\
+Call-ID: call-a\nCSeq: {cseq} INVITE\nContact: <sip:{n}@{addr}>\nMax-Forwards: 70\n\
+X-Office-Note: kept as is\n{auth}Content-Type: application/sdp\nContent-Length: 10\n\nv=0\r\ns=a\r\n",
+                addr = from.addr,
+                n = from.number
+            )
+        };
+        self.send(from.addr, &invite("", 1));
+        let challenge = self.last(from.addr, "SIP/2.0 407");
+        self.send(from.addr, &ack_for(&challenge, from.addr));
+        let field = AuthField::parse_all(challenge.header(HeaderName::ProxyAuthenticate).unwrap())
+            .unwrap()
+            .remove(0);
+        let uri = format!("sip:{number}@127.0.0.1");
+        let creds = authorization(
+            &field,
+            b"INVITE",
+            uri.as_bytes(),
+            from.number,
+            from.password,
+            "cn",
+            1,
+        )
+        .unwrap();
+        let text = invite(&format!("Proxy-Authorization: {creds}\n"), 2);
+        self.send(from.addr, &text);
+        text
+    }
+}
+
+fn first_line(m: &SipMessage) -> String {
+    let b = m.to_bytes();
+    String::from_utf8_lossy(&b)
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_string()
+}
+
+fn ack_for(resp: &SipMessage, from: SocketAddr) -> String {
+    let via = resp.header(HeaderName::Via).unwrap();
+    let _ = from;
+    format!(
+        "ACK sip:127.0.0.1 SIP/2.0\nVia: {}\nFrom: {}\nTo: {}\nCall-ID: {}\nCSeq: {} ACK\nMax-Forwards: 70\nContent-Length: 0\n\n",
+        String::from_utf8_lossy(via),
+        String::from_utf8_lossy(resp.header(HeaderName::From).unwrap()),
+        String::from_utf8_lossy(resp.header(HeaderName::To).unwrap()),
+        String::from_utf8_lossy(resp.call_id().unwrap()),
+        resp.cseq().unwrap().unwrap().seq
+    )
+}
+
+/// A callee's response to the gateway's request.
+fn answer(
+    req: &SipMessage,
+    status: u16,
+    tag: &str,
+    contact: SocketAddr,
+    extra: &str,
+    body: &str,
+) -> String {
+    let mut w = crate::msg::build::response(req, status, "Reason", Some(tag));
+    w.header(b"Contact", format!("<sip:callee@{contact}>").as_bytes());
+    for line in extra.lines().filter(|l| !l.is_empty()) {
+        let (n, v) = line.split_once(": ").unwrap();
+        w.header(n.as_bytes(), v.as_bytes());
+    }
+    if !body.is_empty() {
+        w.header(b"Content-Type", b"application/sdp");
+    }
+    String::from_utf8(w.finish(body.as_bytes()).to_vec()).unwrap()
+}
+
+/// A request inside the dialog a received message established, from the
+/// phone at `from` (which is the `to` party of `msg` if `as_callee`).
+fn in_dialog(
+    msg: &SipMessage,
+    method: &str,
+    cseq: u32,
+    from: SocketAddr,
+    as_callee: bool,
+    body: &str,
+) -> String {
+    let (f, t) = if as_callee {
+        (
+            msg.header(HeaderName::To).unwrap(),
+            msg.header(HeaderName::From).unwrap(),
+        )
+    } else {
+        (
+            msg.header(HeaderName::From).unwrap(),
+            msg.header(HeaderName::To).unwrap(),
+        )
+    };
+    let target = msg.contacts().next().unwrap().unwrap().uri.to_vec();
+    format!(
+        "{method} {} SIP/2.0\nVia: SIP/2.0/UDP {from};branch=z9hG4bK{method}{cseq}{}\nFrom: {}\nTo: {}\nCall-ID: {}\n\
+CSeq: {cseq} {method}\nContact: <sip:x@{from}>\nMax-Forwards: 70\n{}Content-Length: {}\n\n{body}",
+        String::from_utf8_lossy(&target),
+        from.port(),
+        String::from_utf8_lossy(f),
+        String::from_utf8_lossy(t),
+        String::from_utf8_lossy(msg.call_id().unwrap()),
+        if body.is_empty() { "" } else { "Content-Type: application/sdp\n" },
+        body.len()
+    )
+}
+
+// ---- registrar --------------------------------------------------------
+
+#[test]
+fn register_with_digest_then_binding_is_reported() {
+    let mut h = Harness::standard();
+    h.register(&ALICE);
+    match h.gw.poll_event() {
+        Some(Event::Bindings { number, bindings }) => {
+            assert_eq!(number, "100");
+            assert_eq!(bindings.len(), 1);
+            assert_eq!(bindings[0].contact, format!("sip:100@{}", ALICE.addr));
+            assert_eq!(bindings[0].expires_in, Duration::from_secs(600));
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn register_with_a_wrong_password_is_challenged_again() {
+    let mut h = Harness::standard();
+    let wrong = Phone {
+        password: "guess",
+        ..ALICE
+    };
+    h.send(wrong.addr, &format!("REGISTER sip:127.0.0.1 SIP/2.0\nVia: SIP/2.0/UDP {};branch=z9hG4bKw1\nFrom: <sip:100@127.0.0.1>;tag=w\nTo: <sip:100@127.0.0.1>\nCall-ID: w\nCSeq: 1 REGISTER\nContact: <sip:100@{}>\nContent-Length: 0\n\n", wrong.addr, wrong.addr));
+    let ch = h.last(wrong.addr, "SIP/2.0 401");
+    let field = AuthField::parse_all(ch.header(HeaderName::WwwAuthenticate).unwrap())
+        .unwrap()
+        .remove(0);
+    let creds = authorization(
+        &field,
+        b"REGISTER",
+        b"sip:127.0.0.1",
+        "100",
+        "guess",
+        "c",
+        1,
+    )
+    .unwrap();
+    h.send(wrong.addr, &format!("REGISTER sip:127.0.0.1 SIP/2.0\nVia: SIP/2.0/UDP {};branch=z9hG4bKw2\nFrom: <sip:100@127.0.0.1>;tag=w\nTo: <sip:100@127.0.0.1>\nCall-ID: w\nCSeq: 2 REGISTER\nContact: <sip:100@{}>\nAuthorization: {creds}\nContent-Length: 0\n\n", wrong.addr, wrong.addr));
+    assert_eq!(h.lines_to(wrong.addr), ["SIP/2.0 401 Unauthorized"]);
+    assert!(h.gw.poll_event().is_none());
+}
+
+// ---- calls ----------------------------------------------------------------
+
+/// Alice calls Bob's phone; returns the INVITE Bob received.
+fn ring_bob(h: &mut Harness) -> SipMessage {
+    h.register(&ALICE);
+    h.register(&BOB);
+    h.dial(&ALICE, "101");
+    assert_eq!(h.lines_to(ALICE.addr), ["SIP/2.0 100 Trying"]);
+    let invite = h.last(BOB.addr, "INVITE");
+    h.send(BOB.addr, &answer(&invite, 180, "bobtag", BOB.addr, "", ""));
+    assert_eq!(h.lines_to(ALICE.addr), ["SIP/2.0 180 Reason"]);
+    invite
+}
+
+#[test]
+fn call_between_registered_phones() {
+    let mut h = Harness::standard();
+    let invite = ring_bob(&mut h);
+    // The callee leg is a dialog of its own: nothing of Alice's leg leaks.
+    assert_eq!(
+        invite.request_uri(),
+        Some(format!("sip:101@{}", BOB.addr).as_bytes())
+    );
+    assert_ne!(invite.call_id(), Some(&b"call-a"[..]));
+    assert!(
+        !invite.to_bytes().windows(6).any(|w| w == b"caller"),
+        "no caller tag on the callee leg"
+    );
+    assert_eq!(invite.vias().count(), 1);
+    assert_eq!(
+        invite.other_header("X-Office-Note"),
+        Some(&b"kept as is"[..]),
+        "unknown headers pass"
+    );
+    assert_eq!(invite.body(), b"v=0\r\ns=a\r\n");
+    let from = invite.from_header().unwrap().unwrap();
+    assert_eq!(from.display_name, Some(&b"\"Alice\""[..]));
+    assert!(from.uri.starts_with(b"sip:100@"));
+
+    h.send(
+        BOB.addr,
+        &answer(&invite, 200, "bobtag", BOB.addr, "", "v=0\r\ns=b\r\n"),
+    );
+    assert_eq!(
+        h.lines_to(BOB.addr),
+        [format!("ACK sip:callee@{} SIP/2.0", BOB.addr)]
+    );
+    let ok = h.last(ALICE.addr, "SIP/2.0 200");
+    assert_eq!(ok.body(), b"v=0\r\ns=b\r\n");
+    assert_eq!(ok.call_id(), Some(&b"call-a"[..]));
+    h.send(ALICE.addr, &ack_for(&ok, ALICE.addr));
+
+    // Alice hangs up: she gets 200, Bob gets a BYE on his own dialog.
+    h.send(ALICE.addr, &in_dialog(&ok, "BYE", 3, ALICE.addr, false, ""));
+    assert_eq!(h.lines_to(ALICE.addr), ["SIP/2.0 200 OK"]);
+    let bye = h.last(BOB.addr, "BYE");
+    assert_eq!(bye.call_id(), invite.call_id());
+    assert_eq!(
+        bye.to_header().unwrap().unwrap().tag(),
+        Some(&b"bobtag"[..])
+    );
+    assert_eq!(h.gw.call_count(), 0);
+}
+
+#[test]
+fn unknown_number_gets_404_and_offline_user_480() {
+    let mut h = Harness::standard();
+    h.register(&ALICE);
+    h.dial(&ALICE, "999");
+    assert_eq!(
+        h.lines_to(ALICE.addr),
+        ["SIP/2.0 100 Trying", "SIP/2.0 404 Not Found"]
+    );
+    let mut h = Harness::standard();
+    h.register(&ALICE);
+    h.dial(&ALICE, "101");
+    assert_eq!(
+        h.lines_to(ALICE.addr),
+        ["SIP/2.0 100 Trying", "SIP/2.0 480 Temporarily Unavailable"]
+    );
+}
+
+#[test]
+fn busy_486_passes_through() {
+    let mut h = Harness::standard();
+    let invite = ring_bob(&mut h);
+    h.send(
+        BOB.addr,
+        &answer(&invite, 486, "bobtag", BOB.addr, "Retry-After: 60\n", ""),
+    );
+    assert_eq!(
+        h.lines_to(BOB.addr),
+        [format!("ACK sip:101@{} SIP/2.0", BOB.addr)]
+    );
+    let busy = h.last(ALICE.addr, "SIP/2.0 486");
+    assert_eq!(busy.other_header("Retry-After"), Some(&b"60"[..]));
+    assert_eq!(h.gw.call_count(), 0);
+}
+
+#[test]
+fn caller_cancel_before_answer() {
+    let mut h = Harness::standard();
+    let invite = ring_bob(&mut h);
+    let text = h.dial_text_cancel();
+    h.send(ALICE.addr, &text);
+    assert_eq!(
+        h.lines_to(ALICE.addr),
+        ["SIP/2.0 200 OK", "SIP/2.0 487 Request Terminated"]
+    );
+    let cancel = h.last(BOB.addr, "CANCEL");
+    assert_eq!(
+        cancel.top_via().unwrap().unwrap().branch(),
+        invite.top_via().unwrap().unwrap().branch()
+    );
+    h.send(BOB.addr, &answer(&cancel, 200, "bobtag", BOB.addr, "", ""));
+    h.send(BOB.addr, &answer(&invite, 487, "bobtag", BOB.addr, "", ""));
+    assert_eq!(
+        h.lines_to(BOB.addr),
+        [format!("ACK sip:101@{} SIP/2.0", BOB.addr)]
+    );
+    assert!(
+        h.lines_to(ALICE.addr).is_empty(),
+        "the caller already has its 487"
+    );
+    assert_eq!(h.gw.call_count(), 0);
+}
+
+impl Harness {
+    fn dial_text_cancel(&self) -> String {
+        format!(
+            "CANCEL sip:101@127.0.0.1 SIP/2.0\nVia: SIP/2.0/UDP {addr};branch=z9hG4bKinv2;rport\n\
+From: \"Alice\" <sip:100@127.0.0.1>;tag=caller\nTo: <sip:101@127.0.0.1>\nCall-ID: call-a\nCSeq: 2 CANCEL\nMax-Forwards: 70\nContent-Length: 0\n\n",
+            addr = ALICE.addr
+        )
+    }
+}
+
+#[test]
+fn cancel_races_200() {
+    let mut h = Harness::standard();
+    let invite = ring_bob(&mut h);
+    h.send(ALICE.addr, &h.dial_text_cancel());
+    let _cancel = h.last(BOB.addr, "CANCEL");
+    // Bob answered before our CANCEL reached him.
+    h.send(
+        BOB.addr,
+        &answer(&invite, 200, "bobtag", BOB.addr, "", "v=0\r\n"),
+    );
+    let to_bob = h.lines_to(BOB.addr);
+    assert_eq!(to_bob.len(), 2, "{to_bob:?}");
+    assert!(
+        to_bob[0].starts_with("ACK ") && to_bob[1].starts_with("BYE "),
+        "{to_bob:?}"
+    );
+    let to_alice = h.take(ALICE.addr);
+    assert!(
+        to_alice
+            .iter()
+            .all(|m| m.status() != Some(200) || m.cseq().unwrap().unwrap().method == b"CANCEL"),
+        "the caller never sees the INVITE's 200"
+    );
+}
+
+#[test]
+fn forked_2xx_gets_bye() {
+    let mut h = Harness::standard();
+    h.register(&ALICE);
+    h.register(&BOB);
+    h.register(&BOB2);
+    h.dial(&ALICE, "101");
+    let first = h.last(BOB.addr, "INVITE");
+    let second = h.last(BOB2.addr, "INVITE");
+    h.send(
+        BOB.addr,
+        &answer(&first, 200, "one", BOB.addr, "", "v=0\r\n"),
+    );
+    let ok = h.last(ALICE.addr, "SIP/2.0 200");
+    assert_eq!(ok.body(), b"v=0\r\n");
+    // The other device rang and gets CANCELled once it said 180.
+    h.send(BOB2.addr, &answer(&second, 180, "two", BOB2.addr, "", ""));
+    assert_eq!(
+        h.lines_to(BOB2.addr),
+        [format!("CANCEL sip:101@{} SIP/2.0", BOB2.addr)]
+    );
+    // ... but it answered anyway: ACK and BYE that dialog.
+    h.send(
+        BOB2.addr,
+        &answer(&second, 200, "two", BOB2.addr, "", "v=0\r\n"),
+    );
+    let to_second = h.lines_to(BOB2.addr);
+    assert_eq!(to_second.len(), 2, "{to_second:?}");
+    assert!(to_second[0].starts_with("ACK ") && to_second[1].starts_with("BYE "));
+    assert!(
+        h.lines_to(ALICE.addr).is_empty(),
+        "the caller keeps the first answer only"
+    );
+}
+
+#[test]
+fn unanswered_2xx_is_retransmitted_then_the_call_ends() {
+    let mut h = Harness::standard();
+    let invite = ring_bob(&mut h);
+    h.send(
+        BOB.addr,
+        &answer(&invite, 200, "bobtag", BOB.addr, "", "v=0\r\n"),
+    );
+    h.take(BOB.addr);
+    h.take(ALICE.addr);
+    h.advance(Duration::from_secs(31));
+    let retransmits = h.lines_to(ALICE.addr);
+    assert!(
+        retransmits.len() >= 7 && retransmits.iter().all(|l| l.starts_with("SIP/2.0 200")),
+        "{retransmits:?}"
+    );
+    h.advance(Duration::from_millis(1500));
+    let ends = h.lines_to(BOB.addr);
+    assert!(ends.iter().any(|l| l.starts_with("BYE ")), "{ends:?}");
+    assert_eq!(h.gw.call_count(), 0);
+}
+
+#[test]
+fn keepalive_without_sdp_is_answered_locally() {
+    let mut h = Harness::standard();
+    let invite = ring_bob(&mut h);
+    h.send(
+        BOB.addr,
+        &answer(&invite, 200, "bobtag", BOB.addr, "", "v=0\r\n"),
+    );
+    let ok = h.last(ALICE.addr, "SIP/2.0 200");
+    h.send(ALICE.addr, &ack_for(&ok, ALICE.addr));
+    h.take(BOB.addr);
+    for (cseq, method) in [(3, "UPDATE"), (4, "INFO"), (5, "MESSAGE")] {
+        h.send(
+            ALICE.addr,
+            &in_dialog(&ok, method, cseq, ALICE.addr, false, ""),
+        );
+        assert_eq!(h.lines_to(ALICE.addr), ["SIP/2.0 200 OK"], "{method}");
+    }
+    assert!(
+        h.lines_to(BOB.addr).is_empty(),
+        "keep-alives are not relayed"
+    );
+    // The same request for a dialog that does not exist: 481.
+    let gone = in_dialog(&ok, "UPDATE", 6, ALICE.addr, false, "")
+        .replace("Call-ID: call-a", "Call-ID: nope");
+    h.send(ALICE.addr, &gone);
+    assert_eq!(
+        h.lines_to(ALICE.addr),
+        ["SIP/2.0 481 Call/Transaction Does Not Exist"]
+    );
+}
+
+#[test]
+fn message_without_sdp_outside_a_dialog_is_not_a_keepalive() {
+    let mut h = Harness::standard();
+    h.send(ALICE.addr, &format!("MESSAGE sip:101@127.0.0.1 SIP/2.0\nVia: SIP/2.0/UDP {};branch=z9hG4bKm1\nFrom: <sip:100@127.0.0.1>;tag=m\nTo: <sip:101@127.0.0.1>\nCall-ID: m1\nCSeq: 1 MESSAGE\nContent-Length: 0\n\n", ALICE.addr));
+    assert_eq!(h.lines_to(ALICE.addr), ["SIP/2.0 405 Method Not Allowed"]);
+}
+
+#[test]
+fn reinvite_with_sdp_is_relayed_and_acked() {
+    let mut h = Harness::standard();
+    let invite = ring_bob(&mut h);
+    h.send(
+        BOB.addr,
+        &answer(&invite, 200, "bobtag", BOB.addr, "", "v=0\r\n"),
+    );
+    let ok = h.last(ALICE.addr, "SIP/2.0 200");
+    h.send(ALICE.addr, &ack_for(&ok, ALICE.addr));
+    h.take(BOB.addr);
+    h.send(
+        ALICE.addr,
+        &in_dialog(&ok, "INVITE", 3, ALICE.addr, false, "v=0\r\nhold\r\n"),
+    );
+    let reinvite = h.last(BOB.addr, "INVITE");
+    assert_eq!(reinvite.body(), b"v=0\r\nhold\r\n");
+    assert_eq!(
+        reinvite.call_id(),
+        invite.call_id(),
+        "the callee leg's own dialog"
+    );
+    h.send(
+        BOB.addr,
+        &answer(&reinvite, 200, "bobtag", BOB.addr, "", "v=0\r\nheld\r\n"),
+    );
+    assert!(h.lines_to(BOB.addr).iter().any(|l| l.starts_with("ACK ")));
+    let ok2 = h.last(ALICE.addr, "SIP/2.0 200");
+    assert_eq!(ok2.body(), b"v=0\r\nheld\r\n");
+    assert_eq!(ok2.cseq().unwrap().unwrap().seq, 3);
+}
+
+#[test]
+fn redirect_sends_181_and_follows_the_contact() {
+    let mut h = Harness::new(vec![
+        user(&ALICE, false),
+        user(&BOB, false),
+        LocalUser {
+            number: "102".into(),
+            password: Some("carol".into()),
+            allow_ips: vec![],
+            contact: Some("sip:102@192.0.2.30:5070".into()),
+            multi_device: false,
+            nat: NatMode::Auto,
+        },
+    ]);
+    let invite = ring_bob(&mut h);
+    h.send(
+        BOB.addr,
+        &answer(
+            &invite,
+            302,
+            "bobtag",
+            "127.0.0.1:5060".parse().unwrap(),
+            "",
+            "",
+        )
+        .replace("sip:callee@127.0.0.1:5060", "sip:102@127.0.0.1"),
+    );
+    let forwarded = h.last(ALICE.addr, "SIP/2.0 181");
+    assert_eq!(
+        forwarded.header(HeaderName::CallInfo),
+        Some(&b"purpose=forwarding, username=\"102\", contact=\"sip:102@127.0.0.1\""[..])
+    );
+    let carol: SocketAddr = "192.0.2.30:5070".parse().unwrap();
+    let to_carol = h.last(carol, "INVITE");
+    assert_eq!(
+        to_carol.request_uri(),
+        Some(&b"sip:102@192.0.2.30:5070"[..])
+    );
+}
+
+#[test]
+fn prack_answered_locally_when_callee_requires_100rel() {
+    let mut h = Harness::standard();
+    h.register(&ALICE);
+    h.register(&BOB);
+    h.dial(&ALICE, "101");
+    let invite = h.last(BOB.addr, "INVITE");
+    h.send(
+        BOB.addr,
+        &answer(
+            &invite,
+            183,
+            "bobtag",
+            BOB.addr,
+            "Require: 100rel\nRSeq: 1\n",
+            "v=0\r\n",
+        ),
+    );
+    let prack = h.last(BOB.addr, "PRACK");
+    assert_eq!(
+        prack.header(HeaderName::RAck),
+        Some(format!("1 {} INVITE", invite.cseq().unwrap().unwrap().seq).as_bytes())
+    );
+    let early = h.last(ALICE.addr, "SIP/2.0 183");
+    assert!(
+        !early.has_option_tag(HeaderName::Require, "100rel"),
+        "the caller gets it unreliably"
+    );
+    assert!(early.rseq().is_none());
+    assert_eq!(early.body(), b"v=0\r\n", "early media SDP passes");
+}
+
+#[test]
+fn ip_authorised_device_calls_without_digest() {
+    let trusted = LocalUser {
+        allow_ips: vec![ALICE.addr.ip()],
+        password: None,
+        ..user(&ALICE, false)
+    };
+    let mut h = Harness::new(vec![trusted, user(&BOB, false)]);
+    h.register(&BOB);
+    h.send(ALICE.addr, &format!("INVITE sip:101@127.0.0.1 SIP/2.0\nVia: SIP/2.0/UDP {a};branch=z9hG4bKip1\nFrom: <sip:100@127.0.0.1>;tag=ip\nTo: <sip:101@127.0.0.1>\nCall-ID: ip1\nCSeq: 1 INVITE\nContact: <sip:100@{a}>\nContent-Length: 0\n\n", a = ALICE.addr));
+    assert_eq!(h.lines_to(ALICE.addr), ["SIP/2.0 100 Trying"]);
+    let invite = h.last(BOB.addr, "INVITE");
+    assert!(invite
+        .from_header()
+        .unwrap()
+        .unwrap()
+        .uri
+        .starts_with(b"sip:100@"));
+}
+
+#[test]
+fn callee_timeout_gives_the_caller_408() {
+    let mut h = Harness::standard();
+    h.register(&ALICE);
+    h.register(&BOB);
+    h.dial(&ALICE, "101");
+    h.take(ALICE.addr);
+    h.advance(Duration::from_secs(33));
+    assert_eq!(h.last(ALICE.addr, "SIP/2.0").status(), Some(408));
+    assert_eq!(h.gw.call_count(), 0);
+}
+
+#[test]
+fn options_to_the_gateway_lists_what_it_does() {
+    let mut h = Harness::standard();
+    h.send(ALICE.addr, &format!("OPTIONS sip:127.0.0.1 SIP/2.0\nVia: SIP/2.0/UDP {};branch=z9hG4bKo1\nFrom: <sip:x@y>;tag=o\nTo: <sip:127.0.0.1>\nCall-ID: o1\nCSeq: 1 OPTIONS\nContent-Length: 0\n\n", ALICE.addr));
+    let ok = h.last(ALICE.addr, "SIP/2.0 200");
+    assert_eq!(ok.header(HeaderName::Allow), Some(ALLOW.as_bytes()));
+    assert_eq!(ok.header(HeaderName::Supported), Some(SUPPORTED.as_bytes()));
+}
+
+#[test]
+fn unknown_scheme_416_and_unsupported_extension_420() {
+    let mut h = Harness::standard();
+    h.send(ALICE.addr, &format!("OPTIONS urn:x:y SIP/2.0\nVia: SIP/2.0/UDP {};branch=z9hG4bKu1\nFrom: <sip:x@y>;tag=o\nTo: <sip:127.0.0.1>\nCall-ID: u1\nCSeq: 1 OPTIONS\nContent-Length: 0\n\n", ALICE.addr));
+    assert_eq!(
+        h.lines_to(ALICE.addr),
+        ["SIP/2.0 416 Unsupported URI Scheme"]
+    );
+    h.send(ALICE.addr, &format!("OPTIONS sip:127.0.0.1 SIP/2.0\nVia: SIP/2.0/UDP {};branch=z9hG4bKu2\nFrom: <sip:x@y>;tag=o\nTo: <sip:127.0.0.1>\nCall-ID: u2\nCSeq: 1 OPTIONS\nRequire: foo, 100rel\nContent-Length: 0\n\n", ALICE.addr));
+    let r = h.last(ALICE.addr, "SIP/2.0 420");
+    assert_eq!(r.header(HeaderName::Unsupported), Some(&b"foo"[..]));
+}

@@ -1,0 +1,143 @@
+//! Helpers shared by the integration tests: a gateway process on OS-chosen
+//! ports, temporary directories, and free ports for third-party peers.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::net::{SocketAddr, TcpListener, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+pub fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_quirkgate"))
+}
+
+/// A fresh directory under the system temp dir, removed on drop.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(label: &str) -> TempDir {
+        use std::hash::{BuildHasher, RandomState};
+        let unique = RandomState::new().hash_one(std::time::SystemTime::now());
+        let dir = std::env::temp_dir().join(format!(
+            "quirkgate-{label}-{}-{unique:x}",
+            std::process::id()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        TempDir(dir)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A port free for UDP and TCP on 127.0.0.1, and the next one too: some
+/// peers (baresip) also open port + 1.
+pub fn free_port_pair() -> u16 {
+    loop {
+        let probe = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let port = probe.local_addr().unwrap().port();
+        if port == u16::MAX {
+            continue;
+        }
+        let all_free = [port, port + 1]
+            .iter()
+            .all(|&p| UdpSocket::bind(("127.0.0.1", p)).is_ok() || p == port)
+            && TcpListener::bind(("127.0.0.1", port)).is_ok()
+            && TcpListener::bind(("127.0.0.1", port + 1)).is_ok();
+        if all_free {
+            return port;
+        }
+    }
+}
+
+/// A running gateway; killed when dropped.
+pub struct Gateway {
+    pub child: Child,
+    pub udp: Option<SocketAddr>,
+    pub tcp: Option<SocketAddr>,
+    pub admin: SocketAddr,
+    /// Where its stderr log goes (`--log debug`: every message in and out).
+    pub log: PathBuf,
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Gateway {
+    /// Starts `quirkgate run` with `config` (or the embedded default when
+    /// `None`) in `dir`, and waits for the listeners it prints.
+    pub fn start(dir: &Path, config: Option<&str>) -> Gateway {
+        let log = dir.join("gateway.log");
+        let mut cmd = bin();
+        cmd.arg("run")
+            .current_dir(dir)
+            .env("QUIRKGATE_LOG", "debug,axum=info,hyper=info");
+        if let Some(text) = config {
+            let path = dir.join("gateway.toml");
+            std::fs::write(&path, text).unwrap();
+            cmd.arg("--config").arg(&path);
+        }
+        let mut child = cmd
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let (mut udp, mut tcp, mut admin) = (None, None, None);
+        loop {
+            let line = lines
+                .next()
+                .unwrap_or_else(|| {
+                    panic!(
+                        "gateway exited: {}",
+                        std::fs::read_to_string(&log).unwrap_or_default()
+                    )
+                })
+                .unwrap();
+            let line = line.trim();
+            if let Some(a) = line.strip_prefix("sip   udp:") {
+                udp = Some(a.parse().unwrap());
+            } else if let Some(a) = line.strip_prefix("sip   tcp:") {
+                tcp = Some(a.parse().unwrap());
+            } else if let Some(a) = line.strip_prefix("admin http://") {
+                admin = Some(a.trim_end_matches('/').parse().unwrap());
+            } else if line.starts_with("registrations stored in") {
+                break;
+            }
+        }
+        // Keep draining stdout so the gateway never writes into a closed pipe.
+        std::thread::spawn(move || lines.for_each(drop));
+        Gateway {
+            child,
+            udp,
+            tcp,
+            admin: admin.unwrap(),
+            log,
+        }
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+/// A gateway configuration on OS-chosen ports with the given users.
+pub fn config_with_users(dir: &Path, users: &str) -> String {
+    format!(
+        "[sip]\nlisten = [\"udp:127.0.0.1:0\", \"tcp:127.0.0.1:0\"]\n[admin]\nlisten = \"127.0.0.1:0\"\n\
+         [storage]\ndatabase = \"{}\"\n{users}",
+        dir.join("registrations.db").display()
+    )
+}

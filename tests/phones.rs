@@ -1,0 +1,263 @@
+//! Real phones (baresip, from Debian) register with digest to
+//! `quirkgate run` on its embedded default configuration and call each
+//! other through it. The assertions read the SIP each phone itself logged.
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use common::{free_port_pair, Gateway, TempDir};
+use quirkgate_core::msg::{HeaderName, SipMessage};
+
+struct Phone {
+    dir: TempDir,
+    child: Child,
+}
+
+impl Drop for Phone {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One SIP message as a phone logged it (`baresip -s`).
+struct Logged {
+    sent: bool,
+    msg: SipMessage,
+}
+
+impl Phone {
+    /// Starts baresip as `number`, registered at the gateway, quitting after
+    /// `seconds` (which hangs up its call and unregisters).
+    fn start(
+        number: &str,
+        password: &str,
+        gateway_port: u16,
+        seconds: u32,
+        command: Option<&str>,
+    ) -> Phone {
+        let dir = TempDir::new(&format!("baresip-{number}"));
+        let port = free_port_pair();
+        let d = dir.path().display();
+        std::fs::write(
+            dir.path().join("config"),
+            format!(
+                "sip_listen 127.0.0.1:{port}\nnet_interface 127.0.0.1\n\
+                 module_path /usr/lib/baresip/modules\nmodule g711.so\nmodule ausine.so\nmodule aufile.so\n\
+                 module_app account.so\nmodule_app menu.so\n\
+                 audio_player aufile,{d}/play.wav\naudio_source ausine,440\naudio_alert aufile,{d}/alert.wav\n\
+                 ausrc_srate 48000\nauplay_srate 48000\nausrc_channels 2\nauplay_channels 2\n"
+            ),
+        )
+        .unwrap();
+        std::fs::write(
+            dir.path().join("accounts"),
+            format!("<sip:{number}@127.0.0.1:{gateway_port};transport=udp>;auth_pass={password};regint=600;answermode=auto\n"),
+        )
+        .unwrap();
+        let mut cmd = Command::new("baresip");
+        cmd.arg("-f")
+            .arg(dir.path())
+            .arg("-s")
+            .arg("-t")
+            .arg(seconds.to_string());
+        if let Some(c) = command {
+            cmd.arg("-e").arg(c);
+        }
+        let child = cmd
+            .stdin(Stdio::null())
+            .stdout(std::fs::File::create(dir.path().join("out.log")).unwrap())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("baresip is installed (scripts/test installs it)");
+        Phone { dir, child }
+    }
+
+    fn output(&self) -> String {
+        String::from_utf8_lossy(&std::fs::read(self.log_path()).unwrap_or_default()).into_owned()
+    }
+
+    fn log_path(&self) -> PathBuf {
+        self.dir.path().join("out.log")
+    }
+
+    /// The SIP messages in the phone's trace: blocks of `#`, a line
+    /// `UDP src -> dst`, then the message.
+    fn sip(&self, own: &str) -> Vec<Logged> {
+        let raw = std::fs::read(self.log_path()).unwrap_or_default();
+        let text = String::from_utf8_lossy(&raw);
+        text.split("\x1b[36;1m#\n")
+            .skip(1)
+            .filter_map(|block| {
+                let (head, rest) = block.split_once('\n')?;
+                let (src, _) = head.strip_prefix("UDP ")?.split_once(" -> ")?;
+                let msg = rest.split("\x1b[").next()?;
+                let msg = SipMessage::parse_datagram(Bytes::from(msg.to_string())).ok()?;
+                Some(Logged {
+                    sent: src == own,
+                    msg,
+                })
+            })
+            .collect()
+    }
+
+    fn wait_for(&self, what: &str, limit: Duration) -> bool {
+        let start = Instant::now();
+        while start.elapsed() < limit {
+            if self.output().contains(what) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        false
+    }
+
+    fn own_addr(&self) -> String {
+        let config = std::fs::read_to_string(self.dir.path().join("config")).unwrap();
+        config
+            .lines()
+            .next()
+            .unwrap()
+            .trim_start_matches("sip_listen ")
+            .to_string()
+    }
+}
+
+fn first_line(m: &SipMessage) -> String {
+    String::from_utf8_lossy(&m.to_bytes())
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_string()
+}
+
+fn lines(log: &[Logged], sent: bool) -> Vec<String> {
+    log.iter()
+        .filter(|l| l.sent == sent)
+        .map(|l| first_line(&l.msg))
+        .collect()
+}
+
+#[test]
+fn two_baresip_phones_register_and_call_through_the_embedded_default() {
+    let dir = TempDir::new("phones");
+    // No configuration: the embedded default, SIP on 127.0.0.1:5060 with
+    // demo users 100 and 101.
+    let gateway = Gateway::start(dir.path(), None);
+    assert_eq!(gateway.udp.unwrap().port(), 5060);
+
+    let bob = Phone::start("101", "demo-101", 5060, 20, None);
+    assert!(
+        bob.wait_for("[1 binding]", Duration::from_secs(10)),
+        "bob registers: {}",
+        bob.output()
+    );
+    let alice = Phone::start(
+        "100",
+        "demo-100",
+        5060,
+        6,
+        Some("/dial sip:101@127.0.0.1:5060"),
+    );
+    assert!(
+        alice.wait_for("Call established", Duration::from_secs(10)),
+        "alice: {}",
+        alice.output()
+    );
+    assert!(
+        bob.wait_for("Call established", Duration::from_secs(5)),
+        "bob: {}",
+        bob.output()
+    );
+    // Alice quits after 6 s, hanging up; Bob must see the BYE.
+    assert!(
+        bob.wait_for("session closed", Duration::from_secs(15)),
+        "bob sees the hang-up: {}",
+        bob.output()
+    );
+
+    let alice_log = alice.sip(&alice.own_addr());
+    let bob_log = bob.sip(&bob.own_addr());
+    let alice_got = lines(&alice_log, false);
+    let alice_sent = lines(&alice_log, true);
+    for expected in [
+        "SIP/2.0 407 Proxy Authentication Required",
+        "SIP/2.0 180 Ringing",
+        "SIP/2.0 200 Answering",
+    ] {
+        assert!(
+            alice_got.contains(&expected.to_string()),
+            "alice got {alice_got:?}"
+        );
+    }
+    assert!(
+        alice_sent.iter().any(|l| l.starts_with("ACK ")),
+        "{alice_sent:?}"
+    );
+    assert!(
+        alice_sent.iter().any(|l| l.starts_with("BYE ")),
+        "{alice_sent:?}"
+    );
+
+    let bob_got = lines(&bob_log, false);
+    let bob_sent = lines(&bob_log, true);
+    assert!(
+        bob_sent.contains(&"SIP/2.0 180 Ringing".to_string()),
+        "{bob_sent:?}"
+    );
+    for method in ["INVITE ", "ACK ", "BYE "] {
+        assert!(
+            bob_got.iter().any(|l| l.starts_with(method)),
+            "bob got {bob_got:?}"
+        );
+    }
+
+    // Two legs, two dialogs: Bob's INVITE shares nothing with Alice's.
+    let alice_invite = alice_log
+        .iter()
+        .find(|l| l.sent && first_line(&l.msg).starts_with("INVITE"))
+        .unwrap();
+    let bob_invite = bob_log
+        .iter()
+        .find(|l| !l.sent && first_line(&l.msg).starts_with("INVITE"))
+        .unwrap();
+    assert_ne!(alice_invite.msg.call_id(), bob_invite.msg.call_id());
+    let vias: Vec<_> = bob_invite
+        .msg
+        .vias()
+        .map(|v| v.unwrap().host.to_vec())
+        .collect();
+    assert_eq!(vias.len(), 1, "only the gateway's Via reaches Bob");
+    let sent_by = bob_invite.msg.top_via().unwrap().unwrap();
+    assert_eq!(sent_by.port, Some(5060), "the Via is the gateway's");
+    let alice_tag = alice_invite
+        .msg
+        .from_header()
+        .unwrap()
+        .unwrap()
+        .tag()
+        .unwrap()
+        .to_vec();
+    assert!(!bob_invite
+        .msg
+        .to_bytes()
+        .windows(alice_tag.len())
+        .any(|w| w == alice_tag.as_slice()));
+    assert!(bob_invite
+        .msg
+        .from_header()
+        .unwrap()
+        .unwrap()
+        .uri
+        .starts_with(b"sip:100@"));
+    assert_eq!(
+        bob_invite.msg.header(HeaderName::ContentType),
+        Some(&b"application/sdp"[..]),
+        "SDP passes"
+    );
+    drop(gateway);
+}
