@@ -70,25 +70,21 @@ pub fn stamp_received(msg: &mut SipMessage, source: SocketAddr) {
     if !needs_received && !wants_rport {
         return;
     }
-    let mut value = Vec::with_capacity(line.len() + 40);
+    // Rebuild the value from its parts: sent-protocol and sent-by as
+    // written, then the parameters, the bare `rport` flag given its value.
     let first = crate::msg::syntax::trim_lws(first);
-    if wants_rport {
-        // Replace the bare `rport` flag by its value.
-        let params = via.params.raw();
-        let head = &first[..first.len() - params.len()];
-        value.extend_from_slice(head);
-        for (name, v) in via.params.iter() {
-            value.push(b';');
-            value.extend_from_slice(name);
-            if name.eq_ignore_ascii_case(b"rport") {
-                value.extend_from_slice(format!("={}", source.port()).as_bytes());
-            } else if let Some(v) = v {
-                value.push(b'=');
-                value.extend_from_slice(v);
-            }
+    let head = first.split(|&b| b == b';').next().unwrap_or(first);
+    let mut value = Vec::with_capacity(line.len() + 40);
+    value.extend_from_slice(crate::msg::syntax::trim_lws(head));
+    for (name, v) in via.params.iter() {
+        value.push(b';');
+        value.extend_from_slice(name);
+        if wants_rport && name.eq_ignore_ascii_case(b"rport") {
+            value.extend_from_slice(format!("={}", source.port()).as_bytes());
+        } else if let Some(v) = v {
+            value.push(b'=');
+            value.extend_from_slice(v);
         }
-    } else {
-        value.extend_from_slice(first);
     }
     if needs_received && via.received().is_none() {
         value.extend_from_slice(b";received=");
