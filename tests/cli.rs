@@ -155,6 +155,32 @@ fn run_answers_options_over_udp_and_tcp_and_survives_bad_input() {
     );
     assert_eq!(text.matches("SIP/2.0 200 OK\r\n").count(), 2);
 
+    // A truncated TCP message: the peer goes away mid-message; that is
+    // logged once and the gateway keeps serving.
+    let mut cut = TcpStream::connect(gw.tcp.unwrap()).unwrap();
+    cut.write_all(&options("cut").as_bytes()[..60]).unwrap();
+    drop(cut);
+    let mut again = TcpStream::connect(gw.tcp.unwrap()).unwrap();
+    again
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    again.write_all(options("t3").as_bytes()).unwrap();
+    let mut buf = [0u8; 4096];
+    let n = again.read(&mut buf).unwrap();
+    assert!(buf[..n].starts_with(b"SIP/2.0 200 OK"));
+    let log = gw.log_text();
+    assert_eq!(
+        log.matches("tcp connection closed inside a message")
+            .count(),
+        1,
+        "{log}"
+    );
+    assert_eq!(
+        log.matches("refused a malformed message").count(),
+        2,
+        "garbage and the huge Content-Length: {log}"
+    );
+
     // The admin API answers.
     let mut http = TcpStream::connect(gw.admin).unwrap();
     http.write_all(b"GET /api/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")

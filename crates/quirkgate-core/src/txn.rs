@@ -443,7 +443,10 @@ impl TransactionLayer {
             (_, State::Calling | State::Trying | State::Proceeding, 100..=199) => {
                 tx.state = State::Proceeding;
                 if tx.invite {
+                    // Timer B only guards the Calling state: a phone may
+                    // ring for as long as it likes (§17.1.1.2).
                     self.timers.cancel((id, Timer::A));
+                    self.timers.cancel((id, Timer::B));
                 } else if !reliable {
                     // Non-INVITE keeps retransmitting, at T2 (§17.1.2.2).
                     tx.interval = T2;

@@ -67,10 +67,30 @@ struct Call {
     /// Final failures of forks, for choosing what the caller hears.
     failures: Vec<SipMessage>,
     redirects: u8,
+    /// Whether the caller offered 100rel: then reliable provisionals are
+    /// relayed reliably and its PRACKs relayed to the callee (RFC 3262).
+    a_100rel: bool,
+    /// The RSeq of our next reliable provisional to the caller.
+    next_rseq: u32,
+    /// The one reliable provisional awaiting the caller's PRACK (RFC 3262
+    /// §3 allows only one at a time).
+    reliable: Option<Reliable>,
     /// Our 2xx to the caller, retransmitted until the ACK.
     a_2xx: Option<Bytes>,
     a_2xx_interval: Duration,
     a_2xx_since: Time,
+}
+
+/// A reliable provisional relayed to the caller.
+#[derive(Debug)]
+struct Reliable {
+    rseq: u32,
+    response: Bytes,
+    since: Time,
+    interval: Duration,
+    /// What the callee's PRACK must say: its fork, RSeq and INVITE CSeq.
+    fork: usize,
+    callee_rack: String,
 }
 
 #[derive(Default)]
@@ -193,7 +213,10 @@ impl Gateway {
         };
         let (caller_display, _) =
             display_and_user(msg.header(HeaderName::From).unwrap_or_default());
+        let a_100rel = msg.has_option_tag(HeaderName::Supported, "100rel")
+            || msg.has_option_tag(HeaderName::Require, "100rel");
         let key = self.new_call_key();
+        let _span = tracing::info_span!("call", id = key.0).entered();
         tracing::info!(call = key.0, %caller, %callee, targets = targets.len(), "call");
         self.calls.index(key, Side::Caller, &a);
         self.calls.invites.insert(tx, key);
@@ -211,6 +234,9 @@ impl Gateway {
                 cancelled: false,
                 failures: Vec::new(),
                 redirects: 0,
+                a_100rel,
+                next_rseq: 1,
+                reliable: None,
                 a_2xx: None,
                 a_2xx_interval: T1,
                 a_2xx_since: now,
@@ -325,6 +351,7 @@ impl Gateway {
         let Some((key, purpose)) = self.calls.clients.get(&tx).cloned() else {
             return;
         };
+        let _span = tracing::info_span!("call", id = key.0, leg = "callee").entered();
         let status = msg.status().unwrap_or(500);
         if status >= 200 {
             self.calls.clients.remove(&tx);
@@ -362,28 +389,36 @@ impl Gateway {
             self.txn.cancel(now, invite);
             return;
         }
-        // A reliable provisional is acknowledged here, on this leg
-        // (RFC 3262); the caller gets it unreliably.
-        if msg.has_option_tag(HeaderName::Require, "100rel") {
-            if let (Some(Ok(rseq)), Some(Ok(cseq))) = (msg.rseq(), msg.cseq()) {
-                let (mut w, _) = fork.leg.request(&mut self.ids, "PRACK", None);
-                w.known(
-                    HeaderName::RAck,
-                    format!("{rseq} {} INVITE", cseq.seq).as_bytes(),
-                );
-                let flow = fork.leg.flow;
-                if let Ok(prack) = SipMessage::parse_datagram(w.finish(b"")) {
-                    let tx = self.txn.send_request(now, prack, flow);
-                    self.calls.clients.insert(tx, (key, Purpose::Own));
-                }
+        let reliable = msg.has_option_tag(HeaderName::Require, "100rel");
+        let rack = match (msg.rseq(), msg.cseq()) {
+            (Some(Ok(rseq)), Some(Ok(cseq))) if reliable => {
+                Some(format!("{rseq} {} INVITE", cseq.seq))
             }
-        }
-        let Some(call) = self.calls.calls.get(&key) else {
+            _ => None,
+        };
+        let Some(call) = self.calls.calls.get_mut(&key) else {
             return;
         };
-        if call.winner.is_some() || call.cancelled {
+        let relay = call.winner.is_none() && !call.cancelled;
+        let end_to_end = relay && call.a_100rel && rack.is_some() && call.reliable.is_none();
+        if let (Some(rack), false) = (&rack, end_to_end) {
+            // The caller cannot take it reliably (or it already has one
+            // pending): acknowledge it here, on this leg (RFC 3262).
+            let fork = &mut call.forks[i];
+            let (mut w, _) = fork.leg.request(&mut self.ids, "PRACK", None);
+            w.known(HeaderName::RAck, rack.as_bytes());
+            let flow = fork.leg.flow;
+            if let Ok(prack) = SipMessage::parse_datagram(w.finish(b"")) {
+                let tx = self.txn.send_request(now, prack, flow);
+                self.calls.clients.insert(tx, (key, Purpose::Own));
+            }
+        }
+        if !relay {
             return;
         }
+        let Some(call) = self.calls.calls.get_mut(&key) else {
+            return;
+        };
         let reason = String::from_utf8_lossy(msg.reason().unwrap_or_default()).into_owned();
         let mut w = response(
             &call.a_invite,
@@ -392,9 +427,106 @@ impl Gateway {
             Some(&call.a.local_tag),
         );
         w.known(HeaderName::Contact, &call.a.contact_header());
+        if end_to_end {
+            w.known(HeaderName::Require, b"100rel");
+            w.known(HeaderName::RSeq, call.next_rseq.to_string().as_bytes());
+        }
         copy_passthrough(&msg, &mut w);
+        let provisional = w.finish(msg.body());
+        if let (true, Some(callee_rack)) = (end_to_end, rack) {
+            call.reliable = Some(Reliable {
+                rseq: call.next_rseq,
+                response: provisional.clone(),
+                since: now,
+                interval: T1,
+                fork: i,
+                callee_rack,
+            });
+            call.next_rseq += 1;
+            if !call.a.flow.transport.is_reliable() {
+                self.timers.set(GwTimer::Retransmit1xx(key), now + T1);
+            }
+        }
         let a_tx = call.a_tx;
-        self.txn.respond(now, a_tx, w.finish(msg.body()));
+        self.txn.respond(now, a_tx, provisional);
+    }
+
+    /// Retransmits the reliable provisional until the caller PRACKs it
+    /// (RFC 3262 §3), rejecting the call with a 5xx after 64*T1.
+    pub(super) fn retransmit_1xx(&mut self, now: Time, key: CallKey) {
+        let Some(call) = self.calls.calls.get_mut(&key) else {
+            return;
+        };
+        let Some(pending) = call.reliable.as_mut() else {
+            return;
+        };
+        if now.since(pending.since) >= T1 * 64 {
+            call.reliable = None;
+            let answer = response(
+                &call.a_invite,
+                504,
+                "No PRACK Received",
+                Some(&call.a.local_tag),
+            )
+            .finish(b"");
+            let a_tx = call.a_tx;
+            call.cancelled = true;
+            self.txn.respond(now, a_tx, answer);
+            let forks = call.forks.len();
+            for i in 0..forks {
+                self.cancel_fork(now, key, i);
+            }
+            return;
+        }
+        pending.interval *= 2;
+        let next = (now + pending.interval).min(pending.since + T1 * 64);
+        let (flow, data) = (call.a.flow, pending.response.clone());
+        self.txn.send_stateless(flow, data);
+        self.timers.set(GwTimer::Retransmit1xx(key), next);
+    }
+
+    /// The caller's PRACK: it acknowledges our reliable provisional, and is
+    /// relayed to the callee as the PRACK of its own.
+    fn on_caller_prack(&mut self, now: Time, key: CallKey, server: TxId, msg: SipMessage) {
+        let rseq = msg.rack().and_then(Result::ok).map(|r| r.rseq);
+        let Some(call) = self.calls.calls.get_mut(&key) else {
+            return;
+        };
+        let matches = call.reliable.as_ref().is_some_and(|r| Some(r.rseq) == rseq);
+        if !matches {
+            return self.reply(
+                now,
+                server,
+                &msg,
+                481,
+                "Call/Transaction Does Not Exist",
+                |_| {},
+            );
+        }
+        let Some(pending) = call.reliable.take() else {
+            return;
+        };
+        self.timers.cancel(GwTimer::Retransmit1xx(key));
+        let Some(fork) = call.forks.get_mut(pending.fork) else {
+            return;
+        };
+        let (mut w, _) = fork.leg.request(&mut self.ids, "PRACK", None);
+        w.known(HeaderName::RAck, pending.callee_rack.as_bytes());
+        copy_passthrough(&msg, &mut w);
+        let flow = fork.leg.flow;
+        if let Ok(prack) = SipMessage::parse_datagram(w.finish(msg.body())) {
+            let tx = self.txn.send_request(now, prack, flow);
+            self.calls.clients.insert(
+                tx,
+                (
+                    key,
+                    Purpose::Relay {
+                        server,
+                        request: Box::new(msg),
+                    },
+                ),
+            );
+        }
     }
 
     fn on_fork_2xx(&mut self, now: Time, key: CallKey, i: usize, msg: SipMessage) {
@@ -446,6 +578,8 @@ impl Gateway {
         let a_tx = call.a_tx;
         let reliable = call.a.flow.transport.is_reliable();
         let others: Vec<usize> = (0..call.forks.len()).filter(|&j| j != i).collect();
+        call.reliable = None;
+        self.timers.cancel(GwTimer::Retransmit1xx(key));
         tracing::info!(call = key.0, "answered");
         self.txn.respond(now, a_tx, ok);
         if !reliable {
@@ -608,6 +742,7 @@ impl Gateway {
         let Some(&key) = self.calls.invites.get(&invite) else {
             return;
         };
+        let _span = tracing::info_span!("call", id = key.0, leg = "caller").entered();
         let Some(call) = self.calls.calls.get_mut(&key) else {
             return;
         };
@@ -702,6 +837,7 @@ impl Gateway {
                 |_| {},
             );
         };
+        let _span = tracing::info_span!("call", id = key.0, leg = ?side).entered();
         let keepalive = matches!(
             method,
             Method::Update | Method::Info | Method::Message | Method::Options
@@ -711,7 +847,8 @@ impl Gateway {
                 self.reply(now, tx, &msg, 200, "OK", |_| {});
                 self.hang_up(now, key, Some(side));
             }
-            // We never send the caller a reliable provisional.
+            Method::Prack if side == Side::Caller => self.on_caller_prack(now, key, tx, msg),
+            // We PRACK the callee ourselves and never send it provisionals.
             Method::Prack => self.reply(
                 now,
                 tx,
@@ -868,6 +1005,7 @@ impl Gateway {
 
     fn end_call(&mut self, key: CallKey) {
         self.timers.cancel(GwTimer::Retransmit2xx(key));
+        self.timers.cancel(GwTimer::Retransmit1xx(key));
         self.calls.remove(key);
     }
 }

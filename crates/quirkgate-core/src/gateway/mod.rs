@@ -106,6 +106,8 @@ pub enum Event {
 enum GwTimer {
     /// Retransmit our 2xx to the caller until it ACKs (RFC 3261 §13.3.1.4).
     Retransmit2xx(calls::CallKey),
+    /// Retransmit a reliable provisional until the caller PRACKs it.
+    Retransmit1xx(calls::CallKey),
 }
 
 pub struct Gateway {
@@ -150,6 +152,7 @@ impl Gateway {
         let msg = match SipMessage::parse_datagram(data.clone()) {
             Ok(msg) => msg,
             Err(error) => {
+                tracing::info!(peer = %flow.remote, transport = %flow.transport, %error, "refused a malformed message");
                 if let Some(answer) = refuse_malformed(data, flow.remote, &error) {
                     self.txn.send_stateless(flow, answer);
                 }
@@ -158,6 +161,7 @@ impl Gateway {
         };
         if let Err(rejection) = validate(&msg) {
             let reason = rejection.error.to_string();
+            tracing::info!(peer = %flow.remote, transport = %flow.transport, status = rejection.status, %reason, "refused a request");
             if let Some(answer) = refuse(msg, flow.remote, rejection.status, &reason) {
                 self.txn.send_stateless(flow, answer);
             }
@@ -179,6 +183,7 @@ impl Gateway {
         while let Some(timer) = self.timers.pop_due(now) {
             match timer {
                 GwTimer::Retransmit2xx(call) => self.retransmit_2xx(now, call),
+                GwTimer::Retransmit1xx(call) => self.retransmit_1xx(now, call),
             }
         }
         self.drain(now);

@@ -175,13 +175,18 @@ Call-ID: reg-{port}\nCSeq: {cseq} REGISTER\nContact: <sip:{n}@{addr}>\nExpires: 
 
     /// Alice dials `number`, answering the proxy challenge.
     fn dial(&mut self, from: &Phone, number: &str) -> String {
+        self.dial_with(from, number, "")
+    }
+
+    /// Dials with `extra` header lines in the INVITE.
+    fn dial_with(&mut self, from: &Phone, number: &str, extra: &str) -> String {
         let invite = |auth: &str, cseq: u32| {
             format!(
                 "INVITE sip:{number}@127.0.0.1 SIP/2.0\n\
 Via: SIP/2.0/UDP {addr};branch=z9hG4bKinv{cseq};rport\n\
 From: \"Alice\" <sip:{n}@127.0.0.1>;tag=caller\nTo: <sip:{number}@127.0.0.1>\n\
 Call-ID: call-a\nCSeq: {cseq} INVITE\nContact: <sip:{n}@{addr}>\nMax-Forwards: 70\n\
-X-Office-Note: kept as is\n{auth}Content-Type: application/sdp\nContent-Length: 10\n\nv=0\r\ns=a\r\n",
+X-Office-Note: kept as is\n{extra}{auth}Content-Type: application/sdp\nContent-Length: 10\n\nv=0\r\ns=a\r\n",
                 addr = from.addr,
                 n = from.number
             )
@@ -746,4 +751,90 @@ fn unknown_scheme_416_and_unsupported_extension_420() {
     h.send(ALICE.addr, &format!("OPTIONS sip:127.0.0.1 SIP/2.0\nVia: SIP/2.0/UDP {};branch=z9hG4bKu2\nFrom: <sip:x@y>;tag=o\nTo: <sip:127.0.0.1>\nCall-ID: u2\nCSeq: 1 OPTIONS\nRequire: foo, 100rel\nContent-Length: 0\n\n", ALICE.addr));
     let r = h.last(ALICE.addr, "SIP/2.0 420");
     assert_eq!(r.header(HeaderName::Unsupported), Some(&b"foo"[..]));
+}
+
+/// Alice dials Bob offering 100rel; Bob answers with a reliable 183.
+fn reliable_183(h: &mut Harness) -> (SipMessage, SipMessage) {
+    h.register(&ALICE);
+    h.register(&BOB);
+    h.dial_with(&ALICE, "101", "Supported: 100rel\n");
+    h.take(ALICE.addr);
+    let bob_invite = h.last(BOB.addr, "INVITE");
+    assert!(
+        bob_invite.has_option_tag(HeaderName::Supported, "100rel"),
+        "the offer is relayed"
+    );
+    h.send(
+        BOB.addr,
+        &answer(
+            &bob_invite,
+            183,
+            "bobrel",
+            BOB.addr,
+            "Require: 100rel\nRSeq: 5\n",
+            "v=0\r\n",
+        ),
+    );
+    let early = h.last(ALICE.addr, "SIP/2.0 183");
+    (bob_invite, early)
+}
+
+#[test]
+fn prack_relayed_when_both_legs_support_100rel() {
+    let mut h = Harness::standard();
+    let (bob_invite, early) = reliable_183(&mut h);
+    assert!(early.has_option_tag(HeaderName::Require, "100rel"));
+    assert_eq!(
+        early.rseq().unwrap().unwrap(),
+        1,
+        "our own RSeq space on the caller leg"
+    );
+    assert!(
+        h.lines_to(BOB.addr).is_empty(),
+        "no local PRACK: the caller's is relayed"
+    );
+
+    let prack = format!(
+        "PRACK sip:101@127.0.0.1:5060 SIP/2.0\nVia: SIP/2.0/UDP {a};branch=z9hG4bKpr1\nFrom: \"Alice\" <sip:100@127.0.0.1>;tag=caller\n\
+To: {to}\nCall-ID: call-a\nCSeq: 3 PRACK\nRAck: 1 2 INVITE\nMax-Forwards: 70\nContent-Length: 0\n\n",
+        a = ALICE.addr,
+        to = String::from_utf8_lossy(early.header(HeaderName::To).unwrap())
+    );
+    h.send(ALICE.addr, &prack);
+    let bob_prack = h.last(BOB.addr, "PRACK");
+    let seq = bob_invite.cseq().unwrap().unwrap().seq;
+    assert_eq!(
+        bob_prack.header(HeaderName::RAck),
+        Some(format!("5 {seq} INVITE").as_bytes())
+    );
+    h.send(
+        BOB.addr,
+        &answer(&bob_prack, 200, "bobrel", BOB.addr, "", ""),
+    );
+    let ok = h.last(ALICE.addr, "SIP/2.0 200");
+    assert_eq!(ok.cseq().unwrap().unwrap().method, b"PRACK");
+}
+
+#[test]
+fn reliable_provisional_is_retransmitted_until_prack() {
+    let mut h = Harness::standard();
+    let _ = reliable_183(&mut h);
+    h.advance(Duration::from_millis(1600));
+    let again = h.lines_to(ALICE.addr);
+    assert_eq!(
+        again,
+        ["SIP/2.0 183 Reason", "SIP/2.0 183 Reason"],
+        "at T1 and 3*T1"
+    );
+    h.advance(Duration::from_secs(31));
+    let last = h.take(ALICE.addr);
+    assert_eq!(
+        last.last().and_then(SipMessage::status),
+        Some(504),
+        "no PRACK: the call is refused"
+    );
+    assert!(h
+        .lines_to(BOB.addr)
+        .iter()
+        .any(|l| l.starts_with("CANCEL ")));
 }

@@ -192,7 +192,14 @@ pub(super) fn parse(input: Bytes, mode: Mode) -> Result<SipMessage, ParseError> 
     let start_span = lines
         .next()
         .ok_or_else(|| ParseError::message("empty message"))?;
-    let kind = parse_start_line(&buf, &buf[start_span.clone()])?;
+    let kind = match parse_start_line(&buf, &buf[start_span.clone()]) {
+        Ok(kind) => kind,
+        // To refuse a request whose Request-Line breaks the spacing rules
+        // (RFC 4475 `lwsstart`, `trws`, `lwsruri`) it is enough to know it
+        // is a request and to read its headers.
+        Err(_) if mode == Mode::HeadOnly => lenient_request_line(&buf, start_span.clone())?,
+        Err(e) => return Err(e),
+    };
 
     let mut headers = Vec::with_capacity(16);
     for span in lines {
@@ -335,6 +342,30 @@ fn parse_start_line(buf: &Bytes, line: &[u8]) -> Result<StartKind, ParseError> {
         method,
         uri: uri_start..uri_start + uri.len() as u32,
         version: version_start..content.len() as u32,
+    })
+}
+
+/// A request line whose only fault is its spacing: the method is its first
+/// token, the rest is kept as the Request-URI.
+fn lenient_request_line(
+    buf: &Bytes,
+    span: std::ops::Range<usize>,
+) -> Result<StartKind, ParseError> {
+    let line = strip_terminator(&buf[span.clone()]);
+    let method_len = line.iter().position(|&b| b == b' ').unwrap_or(0);
+    let method = &line[..method_len];
+    let is_request = !method.is_empty()
+        && method.iter().all(|&b| is_token_char(b))
+        && !method.starts_with(b"SIP/")
+        && line.windows(7).any(|w| w.eq_ignore_ascii_case(b"SIP/2.0"));
+    if !is_request {
+        return Err(ParseError::start_line("not a request line"));
+    }
+    let end = line.len() as u32;
+    Ok(StartKind::Request {
+        method: Method::from_bytes(&buf.slice(span.start..span.start + method_len)),
+        uri: method_len as u32 + 1..end,
+        version: end..end,
     })
 }
 

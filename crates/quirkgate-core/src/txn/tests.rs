@@ -407,3 +407,21 @@ fn cancel_waits_for_a_provisional_and_copies_the_invite() {
     );
     assert_eq!(cancel.header(HeaderName::To), invite.header(HeaderName::To));
 }
+
+#[test]
+fn a_ringing_invite_does_not_time_out() {
+    let mut l = TransactionLayer::new();
+    let invite = outgoing("INVITE", "z9hG4bKc7");
+    l.send_request(at(0), invite.clone(), flow(Transport::Udp));
+    sent(&mut l);
+    l.receive(
+        at(100),
+        response_to(&invite, 180, "r"),
+        flow(Transport::Udp),
+    );
+    events(&mut l);
+    l.handle_timeout(at(120_000));
+    assert!(events(&mut l).is_empty(), "no Timer B once Proceeding");
+    assert!(sent(&mut l).is_empty(), "and no retransmissions");
+    assert_eq!(l.len(), 1);
+}
