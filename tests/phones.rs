@@ -40,6 +40,17 @@ impl Phone {
         seconds: u32,
         command: Option<&str>,
     ) -> Phone {
+        Phone::start_on("udp", number, password, gateway_port, seconds, command)
+    }
+
+    fn start_on(
+        transport: &str,
+        number: &str,
+        password: &str,
+        gateway_port: u16,
+        seconds: u32,
+        command: Option<&str>,
+    ) -> Phone {
         let dir = TempDir::new(&format!("baresip-{number}"));
         let port = free_port_pair();
         let d = dir.path().display();
@@ -56,7 +67,9 @@ impl Phone {
         .unwrap();
         std::fs::write(
             dir.path().join("accounts"),
-            format!("<sip:{number}@127.0.0.1:{gateway_port};transport=udp>;auth_pass={password};regint=600;answermode=auto\n"),
+            format!(
+                "<sip:{number}@127.0.0.1:{gateway_port};transport={transport}>;auth_pass={password};regint=600;answermode=auto\n"
+            ),
         )
         .unwrap();
         let mut cmd = Command::new("baresip");
@@ -86,7 +99,7 @@ impl Phone {
     }
 
     /// The SIP messages in the phone's trace: blocks of `#`, a line
-    /// `UDP src -> dst`, then the message.
+    /// `UDP src -> dst` (or `TCP`), then the message.
     fn sip(&self, own: &str) -> Vec<Logged> {
         let raw = std::fs::read(self.log_path()).unwrap_or_default();
         let text = String::from_utf8_lossy(&raw);
@@ -94,7 +107,7 @@ impl Phone {
             .skip(1)
             .filter_map(|block| {
                 let (head, rest) = block.split_once('\n')?;
-                let (src, _) = head.strip_prefix("UDP ")?.split_once(" -> ")?;
+                let (src, _) = head.get(4..)?.split_once(" -> ")?;
                 let msg = rest.split("\x1b[").next()?;
                 let msg = SipMessage::parse_datagram(Bytes::from(msg.to_string())).ok()?;
                 Some(Logged {
@@ -260,4 +273,51 @@ fn two_baresip_phones_register_and_call_through_the_embedded_default() {
         "SDP passes"
     );
     drop(gateway);
+}
+
+#[test]
+fn a_phone_on_tcp_is_called_over_its_own_connection() {
+    let dir = TempDir::new("phones-tcp");
+    let config = common::config_with_users(
+        dir.path(),
+        "[[user]]\nnumber = \"100\"\npassword = \"pw-100\"\n[[user]]\nnumber = \"101\"\npassword = \"pw-101\"\n",
+    );
+    let gateway = Gateway::start(dir.path(), Some(&config));
+    let (udp, tcp) = (gateway.udp.unwrap().port(), gateway.tcp.unwrap().port());
+    let bob = Phone::start_on("tcp", "101", "pw-101", tcp, 20, None);
+    assert!(
+        bob.wait_for("[1 binding]", Duration::from_secs(10)),
+        "bob registers over TCP: {}",
+        bob.output()
+    );
+    let alice = Phone::start(
+        "100",
+        "pw-100",
+        udp,
+        6,
+        Some(&format!("/dial sip:101@127.0.0.1:{udp}")),
+    );
+    assert!(
+        alice.wait_for("Call established", Duration::from_secs(10)),
+        "alice: {}",
+        alice.output()
+    );
+    assert!(
+        bob.wait_for("session closed", Duration::from_secs(15)),
+        "bob: {}",
+        bob.output()
+    );
+    let out = bob.output();
+    // baresip prints its transport with each message it logs.
+    let gw_to_bob = format!("TCP 127.0.0.1:{tcp} -> ");
+    assert!(
+        out.contains(&gw_to_bob),
+        "the INVITE came over the phone's TCP connection: {out}"
+    );
+    let bob_log = bob.sip(&bob.own_addr());
+    let got = lines(&bob_log, false);
+    assert!(
+        got.iter().any(|l| l.starts_with("INVITE ")) && got.iter().any(|l| l.starts_with("BYE ")),
+        "{got:?}"
+    );
 }

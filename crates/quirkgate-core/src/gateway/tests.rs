@@ -838,3 +838,52 @@ fn reliable_provisional_is_retransmitted_until_prack() {
         .iter()
         .any(|l| l.starts_with("CANCEL ")));
 }
+
+/// Alice and Bob in an answered, ACKed call; returns (Bob's INVITE, Alice's 200).
+fn answered_call(h: &mut Harness) -> (SipMessage, SipMessage) {
+    let invite = ring_bob(h);
+    h.send(
+        BOB.addr,
+        &answer(&invite, 200, "bobtag", BOB.addr, "", "v=0\r\n"),
+    );
+    let ok = h.last(ALICE.addr, "SIP/2.0 200");
+    h.send(ALICE.addr, &ack_for(&ok, ALICE.addr));
+    h.take(BOB.addr);
+    (invite, ok)
+}
+
+#[test]
+fn callee_hangs_up() {
+    let mut h = Harness::standard();
+    let (invite, ok) = answered_call(&mut h);
+    // Bob's BYE goes to the Contact the gateway gave him.
+    h.send(BOB.addr, &in_dialog(&invite, "BYE", 1, BOB.addr, true, ""));
+    assert_eq!(h.lines_to(BOB.addr), ["SIP/2.0 200 OK"]);
+    let bye = h.last(ALICE.addr, "BYE");
+    assert_eq!(bye.call_id(), ok.call_id(), "on the caller's own dialog");
+    assert_eq!(
+        bye.to_header().unwrap().unwrap().tag(),
+        Some(&b"caller"[..])
+    );
+    assert_eq!(
+        bye.request_uri(),
+        Some(format!("sip:100@{}", ALICE.addr).as_bytes())
+    );
+    assert_eq!(h.gw.call_count(), 0);
+}
+
+#[test]
+fn cancel_after_the_answer_has_no_effect() {
+    let mut h = Harness::standard();
+    let (_, ok) = answered_call(&mut h);
+    // The caller's CANCEL crossed our 200 on the wire.
+    h.send(ALICE.addr, &h.dial_text_cancel());
+    assert_eq!(h.lines_to(ALICE.addr), ["SIP/2.0 200 OK"]);
+    assert!(
+        h.lines_to(BOB.addr).is_empty(),
+        "nothing reaches the callee"
+    );
+    assert_eq!(h.gw.call_count(), 1, "the call stands until a BYE");
+    h.send(ALICE.addr, &in_dialog(&ok, "BYE", 3, ALICE.addr, false, ""));
+    assert_eq!(h.gw.call_count(), 0);
+}
