@@ -59,7 +59,7 @@ fn every_sip_message_in_the_shared_captures_round_trips() {
         for payload in reader {
             let p = payload.unwrap_or_else(|e| panic!("{name}: {e}"));
             match p.transport {
-                Transport::Udp | Transport::Sctp => {
+                Transport::Udp | Transport::Sctp | Transport::Ws => {
                     if looks_like_sip(&p.data) {
                         tally.datagram(p.frame, p.data);
                     }

@@ -1,6 +1,7 @@
 //! Reads pcap, pcapng and NetMon 2.x captures and yields the transport payloads that may carry
-//! SIP, so quirkgate can be tested against real-world traffic. Streaming and bounded in memory;
-//! no SIP parsing beyond [`looks_like_sip`].
+//! SIP (UDP datagrams, SCTP user messages, TCP stream bytes, and WebSocket messages unwrapped
+//! from TCP), so quirkgate can be tested against real-world traffic. Streaming and bounded in
+//! memory; no SIP parsing beyond [`looks_like_sip`].
 
 mod container;
 mod decode;
@@ -12,6 +13,7 @@ mod sctp;
 mod tcp;
 mod transport;
 mod tunnel;
+mod websocket;
 mod wire;
 
 #[cfg(test)]
@@ -25,13 +27,18 @@ use std::fmt;
 use std::io::{self, Read};
 use std::net::SocketAddr;
 
-/// SIP framing differs per transport: datagrams are whole messages, TCP is a byte stream.
+/// SIP framing differs per transport: datagrams and WebSocket messages are whole messages, TCP
+/// is a byte stream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Transport {
     /// Each payload is one whole datagram, usually one SIP message.
     Udp,
     /// Payloads are stream pieces; SIP messages must be framed by Content-Length.
     Tcp,
+    /// Each payload is one whole SIP message, like UDP (RFC 7118): one WebSocket message from a
+    /// TCP flow that began with an HTTP `Upgrade: websocket` handshake, unmasked and with its
+    /// fragments joined. The handshake and the ping, pong and close frames are not handed out.
+    Ws,
     /// Each payload is one user message, reassembled if the sender split it across DATA chunks;
     /// normally one SIP message (SIP-I trunks use it).
     Sctp,
@@ -53,7 +60,8 @@ pub struct Payload {
     pub src: Endpoint,
     /// Receiver, for the same reason.
     pub dst: Endpoint,
-    /// UDP: one datagram; SCTP: one user message; TCP: the next in-order bytes.
+    /// UDP: one datagram; SCTP: one user message; WS: one WebSocket message; TCP: the next
+    /// in-order bytes.
     pub data: Bytes,
     /// TCP only: bytes are missing before this chunk (loss, or a mid-stream start), so resync.
     pub gap_before: bool,
@@ -68,14 +76,18 @@ pub enum SkipReason {
     NotIp,
     /// An IP protocol other than UDP, TCP, SCTP and the tunnels (ICMP, ESP, OSPF...).
     Protocol,
-    /// A header is cut short or inconsistent (snap length, corruption, fuzzing).
+    /// A header is cut short or inconsistent (snap length, corruption, fuzzing), or WebSocket
+    /// framing broke or a message outgrew its limit; that flow's later bytes come out as plain
+    /// TCP after a gap.
     Malformed,
-    /// The transport carried no data (pure ACK, SCTP control chunks, empty datagram).
+    /// The transport carried no data (pure ACK, SCTP control chunks, empty datagram, WebSocket
+    /// handshake or control frames).
     NoPayload,
     /// A retransmission: TCP bytes already delivered, or an SCTP fragment already held.
     Duplicate,
-    /// An IP fragment, SCTP message fragment or out-of-order TCP segment, held: its bytes come
-    /// out with a later packet.
+    /// An IP fragment, SCTP message fragment, out-of-order TCP segment, part of a WebSocket
+    /// message, or a stream start that may be a WebSocket handshake, held: its bytes come out
+    /// with a later packet.
     Buffered,
 }
 

@@ -1,10 +1,11 @@
 //! TCP: per-direction stream reassembly, because SIP messages are split across and coalesced
-//! within segments, and captures contain retransmissions and losses.
+//! within segments, and captures contain retransmissions and losses. The in-order bytes then go
+//! through [`Stream`], which unwraps WebSocket flows and passes everything else on as it is.
 
 use crate::transport::ports;
+use crate::websocket::{Piece, Stream};
 use crate::wire::{after, be32, byte};
-use crate::{Payload, SkipReason, Stamp, Transport};
-use bytes::Bytes;
+use crate::{Payload, SkipReason, Stamp};
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 
@@ -20,7 +21,7 @@ const SYN: u8 = 0x02;
 const RST: u8 = 0x04;
 
 /// A flow is one direction of a connection; each direction is its own byte stream.
-type FlowKey = (SocketAddr, SocketAddr);
+pub(crate) type FlowKey = (SocketAddr, SocketAddr);
 
 /// The fields reassembly needs, parsed once per packet.
 pub(crate) struct Segment<'a> {
@@ -62,6 +63,7 @@ struct Flow {
     held: BTreeMap<u64, Held>,
     held_bytes: usize,
     last_frame: u64,
+    stream: Stream,
 }
 
 /// Flows outlive packets, so their state is kept here between calls.
@@ -103,7 +105,7 @@ impl Reassembler {
         }
         flow.last_frame = stamp.frame;
         let added = flow.add(data_seq, seg.data, stamp);
-        flow.deliver(seg.key, out);
+        let consumed = flow.deliver(seg.key, out);
         let held_total = self.held_total - held_before + flow.held_bytes;
         if seg.flags & (FIN | RST) != 0
             || flow.held_bytes > MAX_HELD_PER_FLOW
@@ -115,7 +117,7 @@ impl Reassembler {
         match added {
             _ if out.len() > emitted => Ok(()),
             Err(reason) => Err(reason),
-            Ok(()) => Err(SkipReason::Buffered),
+            Ok(()) => Err(consumed.unwrap_or(SkipReason::Buffered)),
         }
     }
 
@@ -158,6 +160,7 @@ impl Flow {
             held: BTreeMap::new(),
             held_bytes: 0,
             last_frame: stamp.frame,
+            stream: Stream::default(),
         }
     }
 
@@ -194,8 +197,9 @@ impl Flow {
         Ok(())
     }
 
-    /// Emits the bytes that have become contiguous as one payload.
-    fn deliver(&mut self, key: FlowKey, out: &mut VecDeque<Payload>) {
+    /// Hands the bytes that have become contiguous to the stream as one piece; when they yield
+    /// no payload, says why.
+    fn deliver(&mut self, key: FlowKey, out: &mut VecDeque<Payload>) -> Option<SkipReason> {
         let mut chunk: Option<Held> = None;
         while let Some(entry) = self.held.first_entry() {
             let start = *entry.key();
@@ -219,20 +223,17 @@ impl Flow {
                 }
             }
         }
-        if let Some(c) = chunk {
-            out.push_back(Payload {
-                frame: c.stamp.frame,
-                time_ns: c.stamp.time_ns,
-                transport: Transport::Tcp,
-                src: key.0,
-                dst: key.1,
-                data: Bytes::from(c.data),
-                gap_before: std::mem::take(&mut self.gap),
-            });
-        }
+        let c = chunk?;
+        let piece = Piece {
+            stamp: c.stamp,
+            gap: std::mem::take(&mut self.gap),
+            data: c.data,
+        };
+        self.stream.push(key, piece, out)
     }
 
-    /// Gives up on every hole, delivering each run after one with `gap_before` set.
+    /// Gives up on every hole, delivering each run after one with `gap_before` set; no bytes
+    /// will complete what the stream holds undecided.
     fn flush(&mut self, key: FlowKey, out: &mut VecDeque<Payload>) {
         self.deliver(key, out);
         while let Some(&start) = self.held.keys().next() {
@@ -240,5 +241,6 @@ impl Flow {
             self.gap = true;
             self.deliver(key, out);
         }
+        self.stream.finish(key, out);
     }
 }

@@ -73,6 +73,55 @@ fn tcp(src: u16, dst: u16, seq: u32, flags: u8, payload: &[u8]) -> Vec<u8> {
     [h, payload.to_vec()].concat()
 }
 
+/// One TCP direction from 10.0.0.1:`src` to 10.0.0.2:`dst` in Ethernet: its SYN, then one
+/// segment per piece.
+fn tcp_flow(src: u16, dst: u16, pieces: &[&[u8]]) -> Vec<Vec<u8>> {
+    let mut seq = 7u32;
+    let mut frames = vec![ether(0x0800, &ipv4(6, &tcp(src, dst, seq, SYN, b"")))];
+    seq += 1;
+    for piece in pieces {
+        frames.push(ether(0x0800, &ipv4(6, &tcp(src, dst, seq, 0, piece))));
+        seq += u32::try_from(piece.len()).expect("small segment");
+    }
+    frames
+}
+
+/// The client's half of an RFC 7118 handshake.
+const WS_REQUEST: &[u8] = b"GET / HTTP/1.1\r\nHost: sip.example.com\r\nUpgrade: websocket\r\n\
+    Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+    Sec-WebSocket-Protocol: sip\r\nSec-WebSocket-Version: 13\r\n\r\n";
+/// The server's half.
+const WS_ACCEPT: &[u8] = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\
+    Connection: Upgrade\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\
+    Sec-WebSocket-Protocol: sip\r\n\r\n";
+/// A client's masking key.
+const WS_MASK: [u8; 4] = [0x37, 0xfa, 0x21, 0x3d];
+const WS_TEXT: u8 = 0x81;
+const WS_BINARY: u8 = 0x82;
+
+/// One RFC 6455 frame; `first` holds FIN (0x80) and the opcode, `mask` a client's key.
+fn ws_frame(first: u8, mask: Option<[u8; 4]>, payload: &[u8]) -> Vec<u8> {
+    let masked = if mask.is_some() { 0x80 } else { 0 };
+    let mut f = vec![first];
+    if let Ok(len @ 0..=125) = u8::try_from(payload.len()) {
+        f.push(masked | len);
+    } else if let Ok(len) = u16::try_from(payload.len()) {
+        f.push(masked | 126);
+        f.extend_from_slice(&len.to_be_bytes());
+    } else {
+        f.push(masked | 127);
+        f.extend_from_slice(&(payload.len() as u64).to_be_bytes());
+    }
+    match mask {
+        Some(mask) => {
+            f.extend_from_slice(&mask);
+            f.extend(payload.iter().zip(mask.iter().cycle()).map(|(b, m)| b ^ m));
+        }
+        None => f.extend_from_slice(payload),
+    }
+    f
+}
+
 /// One SCTP DATA chunk; `flags` holds the B (0x02) and E (0x01) bits.
 fn sctp_data(tsn: u32, stream: u16, flags: u8, user: &[u8]) -> Vec<u8> {
     let len = u16::try_from(16 + user.len()).expect("small chunk");
@@ -231,6 +280,132 @@ fn tcp_reorders_drops_retransmissions_and_flags_gaps() {
 }
 
 #[test]
+fn websocket_client_frames_are_unmasked() {
+    // The handshake spans two segments; the frame is masked, as every client frame is.
+    let (request_start, request_end) = WS_REQUEST.split_at(20);
+    let frames = tcp_flow(
+        40000,
+        8080,
+        &[
+            request_start,
+            request_end,
+            &ws_frame(WS_TEXT, Some(WS_MASK), SIP),
+        ],
+    );
+    let (payloads, stats) = read(&pcap(1, &frames));
+    let got: Vec<_> = payloads
+        .iter()
+        .map(|p| (p.frame, p.transport, &p.data[..], p.gap_before))
+        .collect();
+    assert_eq!(got, [(4, Transport::Ws, SIP, false)]);
+    assert_eq!(
+        (payloads[0].src.port(), payloads[0].dst.port()),
+        (40000, 8080)
+    );
+    assert_eq!(skipped(&stats, SkipReason::Buffered), 1); // the handshake's start
+    assert_eq!(skipped(&stats, SkipReason::NoPayload), 2); // the SYN, the handshake's end
+}
+
+#[test]
+fn websocket_frames_of_every_length_encoding() {
+    let long = [SIP, &[b'x'; 300][..]].concat();
+    let huge = [SIP, &vec![b'y'; 70_000][..]].concat();
+    let (short_frame, long_frame) = (ws_frame(WS_TEXT, None, SIP), ws_frame(WS_TEXT, None, &long));
+    let huge_frame = ws_frame(WS_BINARY, None, &huge);
+    let lengths = (usize::from(short_frame[1]), long_frame[1], huge_frame[1]);
+    assert_eq!(lengths, (SIP.len(), 126, 127));
+    let (huge_start, huge_end) = huge_frame.split_at(40_000);
+    // The 101 and the first frame share a segment; the 64-bit frame spans two.
+    let frames = tcp_flow(
+        8080,
+        40000,
+        &[
+            &[WS_ACCEPT, &short_frame].concat(),
+            &long_frame,
+            huge_start,
+            huge_end,
+        ],
+    );
+    let (payloads, stats) = read(&pcap(1, &frames));
+    let got: Vec<_> = payloads
+        .iter()
+        .map(|p| (p.frame, p.transport, &p.data[..]))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (2, Transport::Ws, SIP),
+            (3, Transport::Ws, &long[..]),
+            (5, Transport::Ws, &huge[..]),
+        ]
+    );
+    assert_eq!(skipped(&stats, SkipReason::Buffered), 1);
+}
+
+#[test]
+fn websocket_fragments_join_around_control_frames() {
+    let (first, rest) = SIP.split_at(20);
+    let frames = tcp_flow(
+        40000,
+        8080,
+        &[
+            WS_REQUEST,
+            &ws_frame(0x01, Some(WS_MASK), first), // text without FIN
+            &ws_frame(0x89, Some(WS_MASK), b"hb"), // ping amid the message
+            &ws_frame(0x80, Some(WS_MASK), rest),  // continuation with FIN
+            &ws_frame(0x88, Some(WS_MASK), &[3, 0xe8]), // close
+        ],
+    );
+    let (payloads, stats) = read(&pcap(1, &frames));
+    let got: Vec<_> = payloads
+        .iter()
+        .map(|p| (p.frame, p.transport, &p.data[..]))
+        .collect();
+    assert_eq!(got, [(5, Transport::Ws, SIP)]);
+    assert_eq!(skipped(&stats, SkipReason::Buffered), 2);
+    assert_eq!(skipped(&stats, SkipReason::NoPayload), 3);
+}
+
+#[test]
+fn broken_websocket_streams_and_plain_http_stay_tcp() {
+    // A 2 MiB frame is refused from its header alone.
+    let oversized = [
+        &[WS_BINARY, 127][..],
+        &(2u64 << 20).to_be_bytes(),
+        &[b'z'; 100],
+    ]
+    .concat();
+    let not_upgraded = b"GET / HTTP/1.1\r\nHost: a\r\n";
+    let unfinished = b"GET /ws HTTP/1.1\r\nUpgrade: websocket\r\n";
+    let frames = [
+        tcp_flow(40000, 8080, &[WS_REQUEST, b"\xff\xfegarbage", SIP]), // frames 1-4
+        tcp_flow(40001, 8080, &[WS_REQUEST, &oversized, SIP]),         // 5-8
+        tcp_flow(40002, 80, &[not_upgraded, b"\r\n"]),                 // 9-11
+        tcp_flow(40003, 80, &[unfinished]),                            // 12-13
+    ]
+    .concat();
+    let (payloads, stats) = read(&pcap(1, &frames));
+    let got: Vec<_> = payloads
+        .iter()
+        .map(|p| (p.frame, p.transport, &p.data[..], p.gap_before))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            // After broken framing the stream resumes as TCP, past a gap.
+            (4, Transport::Tcp, SIP, true),
+            (8, Transport::Tcp, SIP, true),
+            // Held while they might have been a handshake, then handed on unchanged.
+            (10, Transport::Tcp, &not_upgraded[..], false),
+            (11, Transport::Tcp, b"\r\n", false),
+            (13, Transport::Tcp, &unfinished[..], false),
+        ]
+    );
+    assert_eq!(skipped(&stats, SkipReason::Malformed), 2);
+    assert_eq!(skipped(&stats, SkipReason::Buffered), 2);
+}
+
+#[test]
 fn truncated_record_names_the_packet() {
     let frame = ether(0x0800, &ipv4(17, &udp(5060, 5060, SIP)));
     let capture = pcap(1, &[frame.clone(), frame.clone()]);
@@ -315,6 +490,17 @@ fn corrupted_captures_never_panic() {
         ipv4(17, &udp(5060, 5060, SIP)),
         ipv4(6, &tcp(5060, 5061, 7, SYN, b"")),
         ipv4(6, &tcp(5060, 5061, 8, 0, SIP)),
+        ipv4(6, &tcp(8080, 40000, 7, SYN, b"")),
+        ipv4(
+            6,
+            &tcp(
+                8080,
+                40000,
+                8,
+                0,
+                &[WS_ACCEPT, &ws_frame(WS_TEXT, None, SIP)].concat(),
+            ),
+        ),
         ipv4_frag(17, 3, 0x2000, &udp(1, 2, &[0; 16])),
         ipv6(44, &[17, 0, 0, 9, 0, 0, 0, 1, 1, 2, 3, 4, 5, 6, 7, 8]),
         ipv4(

@@ -18,6 +18,14 @@ pub(crate) fn be32(d: &[u8], at: usize) -> Result<u32, SkipReason> {
         .ok_or(SkipReason::Malformed)
 }
 
+/// Same reason as [`be16`], for 64-bit fields (WebSocket payload lengths).
+pub(crate) fn be64(d: &[u8], at: usize) -> Result<u64, SkipReason> {
+    d.get(at..at + 8)
+        .and_then(|b| b.try_into().ok())
+        .map(u64::from_be_bytes)
+        .ok_or(SkipReason::Malformed)
+}
+
 /// Single header bytes are read as often as wide fields and need the same guard.
 pub(crate) fn byte(d: &[u8], at: usize) -> Result<u8, SkipReason> {
     d.get(at).copied().ok_or(SkipReason::Malformed)

@@ -1,7 +1,9 @@
 //! Reads every capture of the shared corpus (by relative path; the files are not ours to copy)
 //! and checks the SIP yield against what tshark reports in the corpus README.
 
-use quirkgate_trace::{looks_like_sip, Payload, Stats, TraceError, TraceReader, Transport};
+use quirkgate_trace::{
+    looks_like_sip, Payload, SkipReason, Stats, TraceError, TraceReader, Transport,
+};
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::BufReader;
@@ -13,8 +15,9 @@ const CORPUS: &str = "../../../shared/corpus/pcaps";
 /// Microsoft Network Monitor 2.x, not pcap/pcapng: the one capture in its own container format.
 const NETMON: &str = "sipnab_c07-sip-r2.cap";
 
-/// (file, packet records, SIP datagrams over UDP/SCTP, complete SIP messages framed from TCP).
-/// The last two are tshark's "SIP frames" split by transport unless a comment says otherwise.
+/// (file, packet records, SIP in whole-message payloads (UDP, SCTP, WebSocket), complete SIP
+/// messages framed from TCP). The last two are tshark's "SIP frames" split by transport unless a
+/// comment says otherwise.
 const EXPECTED: &[(&str, u64, usize, usize)] = &[
     ("arkime_gtp-iphone.pcap", 106, 4, 13),
     ("heplify_erspan_sip_ipv4_udp.pcapng", 140, 140, 0),
@@ -22,8 +25,8 @@ const EXPECTED: &[(&str, u64, usize, usize)] = &[
     ("heplify_sip_ipv6_udp.pcap", 6, 6, 0),
     // Frames 1 and 2 carry one INVITE in two DATA chunks; see `sctp_messages_are_reassembled`.
     ("heplify_sip_sctp.pcap", 5, 4, 0),
-    // tshark's 11 WebSocket frames carry SIP inside WS framing; see `websocket_streams_carry_sip`.
-    ("heplify_sip_tcp_websocket.pcap", 61, 28, 0),
+    // 28 over UDP, 11 in WebSocket frames; see `websocket_messages_are_unwrapped`.
+    ("heplify_sip_tcp_websocket.pcap", 61, 39, 0),
     ("ndpi_FAX-Call-t38-CA-TDM-SIP-FB-1.pcap", 1552, 92, 0),
     // tshark 52: six fuzzed frames (253 432 454 602 603 640) claim IP/UDP lengths beyond the
     // captured bytes; tshark dissects what is there, the reader skips them as Malformed.
@@ -180,7 +183,7 @@ fn every_capture_matches_tshark() {
             .count();
         assert_eq!(
             datagrams, datagram_sip,
-            "{name}: SIP over UDP/SCTP; {stats:?}"
+            "{name}: SIP over UDP/SCTP/WebSocket; {stats:?}"
         );
         let mut messages = 0;
         for (flow, runs) in tcp_runs(&payloads) {
@@ -305,51 +308,45 @@ fn truncated_netmon_capture_names_the_packet() {
     }
 }
 
-/// Unwraps RFC 6455 frames after the HTTP upgrade, to show the TCP streams are exact: the
-/// client's frames are masked, so SIP in them is only visible if every byte is in place.
-fn websocket_payloads(stream: &[u8]) -> Vec<Vec<u8>> {
-    let Some(mut rest) = find(stream, b"\r\n\r\n").map(|h| &stream[h + 4..]) else {
-        return Vec::new();
-    };
-    let mut out = Vec::new();
-    while rest.len() >= 2 {
-        let (masked, len7) = (rest[1] & 0x80 != 0, usize::from(rest[1] & 0x7f));
-        let (len, mut at) = match len7 {
-            126 => (usize::from(u16::from_be_bytes([rest[2], rest[3]])), 4),
-            127 => panic!("no WebSocket frame in this capture exceeds 64 KiB"),
-            n => (n, 2),
-        };
-        let mask = masked.then(|| [rest[at], rest[at + 1], rest[at + 2], rest[at + 3]]);
-        at += if masked { 4 } else { 0 };
-        let mut payload = rest[at..at + len].to_vec();
-        if let Some(mask) = mask {
-            payload
-                .iter_mut()
-                .zip(mask.iter().cycle())
-                .for_each(|(b, m)| *b ^= m);
-        }
-        out.push(payload);
-        rest = &rest[at + len..];
-    }
-    out
-}
-
 #[test]
-fn websocket_streams_carry_sip() {
-    let (payloads, _) = read("heplify_sip_tcp_websocket.pcap");
-    let flows = tcp_runs(&payloads);
-    assert_eq!(flows.len(), 2);
-    let sip: usize = flows
-        .values()
-        .map(|runs| {
-            assert_eq!(runs.len(), 1, "the handshake was captured, so no gaps");
-            websocket_payloads(&runs[0])
-                .iter()
-                .filter(|m| looks_like_sip(m))
-                .count()
-        })
-        .sum();
-    assert_eq!(sip, 11);
+fn websocket_messages_are_unwrapped() {
+    // tshark -Y websocket: one SIP message per WebSocket frame; frame 11 ends the INVITE that
+    // frame 10 begins.
+    const FRAMES: [u64; 11] = [11, 13, 15, 18, 19, 24, 34, 46, 49, 52, 56];
+    let (payloads, stats) = read("heplify_sip_tcp_websocket.pcap");
+    let ws: Vec<&Payload> = payloads
+        .iter()
+        .filter(|p| p.transport == Transport::Ws)
+        .collect();
+    let frames: Vec<u64> = ws.iter().map(|p| p.frame).collect();
+    assert_eq!(frames, FRAMES);
+    let client: SocketAddr = "10.243.17.55:43380".parse().expect("address");
+    let server: SocketAddr = "10.243.0.157:8080".parse().expect("address");
+    for p in &ws {
+        assert!(
+            [(client, server), (server, client)].contains(&(p.src, p.dst)),
+            "frame {}",
+            p.frame
+        );
+        // A whole WebSocket message is exactly one SIP message, body included.
+        let clean = Framing {
+            messages: 1,
+            ..Framing::default()
+        };
+        assert_eq!(frame_sip(&[p.data.to_vec()]), clean, "frame {}", p.frame);
+    }
+    // The client's frames are masked, so SIP in them is only visible if every byte is in place.
+    assert!(ws[0]
+        .data
+        .starts_with(b"INVITE sip:+12263382742@dev-mike.tncp.textnow.com SIP/2.0\r\n"));
+    let udp = payloads
+        .iter()
+        .filter(|p| p.transport == Transport::Udp && looks_like_sip(&p.data))
+        .count();
+    assert_eq!(udp, 28);
+    // The handshake is consumed: no raw TCP comes out, SIP or otherwise.
+    assert!(tcp_runs(&payloads).is_empty());
+    assert_eq!(stats.skipped.get(&SkipReason::Malformed), None, "{stats:?}");
 }
 
 #[test]
@@ -365,6 +362,7 @@ fn mutated_captures_never_panic() {
         "heplify_sip_sctp.pcap",
         "sngrep_ipv6frag.pcap",
         "arkime_gtp-iphone.pcap",
+        "heplify_sip_tcp_websocket.pcap",
         NETMON,
     ] {
         let original = std::fs::read(path(name)).expect("readable");
