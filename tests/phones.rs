@@ -118,15 +118,16 @@ impl Phone {
             .collect()
     }
 
-    fn wait_for(&self, what: &str, limit: Duration) -> bool {
+    /// Waits until the phone has logged `what`; fails with its whole log.
+    fn expect(&self, what: &str, seconds: u64) {
         let start = Instant::now();
-        while start.elapsed() < limit {
+        while start.elapsed() < Duration::from_secs(seconds) {
             if self.output().contains(what) {
-                return true;
+                return;
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        false
+        panic!("the phone never logged {what:?}:\n{}", self.output());
     }
 
     fn own_addr(&self) -> String {
@@ -164,11 +165,7 @@ fn two_baresip_phones_register_and_call_through_the_embedded_default() {
     assert_eq!(gateway.udp.unwrap().port(), 5060);
 
     let bob = Phone::start("101", "demo-101", 5060, 20, None);
-    assert!(
-        bob.wait_for("[1 binding]", Duration::from_secs(10)),
-        "bob registers: {}",
-        bob.output()
-    );
+    bob.expect("[1 binding]", 10);
     let alice = Phone::start(
         "100",
         "demo-100",
@@ -176,22 +173,10 @@ fn two_baresip_phones_register_and_call_through_the_embedded_default() {
         6,
         Some("/dial sip:101@127.0.0.1:5060"),
     );
-    assert!(
-        alice.wait_for("Call established", Duration::from_secs(10)),
-        "alice: {}",
-        alice.output()
-    );
-    assert!(
-        bob.wait_for("Call established", Duration::from_secs(5)),
-        "bob: {}",
-        bob.output()
-    );
+    alice.expect("Call established", 10);
+    bob.expect("Call established", 5);
     // Alice quits after 6 s, hanging up; Bob must see the BYE.
-    assert!(
-        bob.wait_for("session closed", Duration::from_secs(15)),
-        "bob sees the hang-up: {}",
-        bob.output()
-    );
+    bob.expect("session closed", 15);
 
     let alice_log = alice.sip(&alice.own_addr());
     let bob_log = bob.sip(&bob.own_addr());
@@ -285,11 +270,7 @@ fn a_phone_on_tcp_is_called_over_its_own_connection() {
     let gateway = Gateway::start(dir.path(), Some(&config));
     let (udp, tcp) = (gateway.udp.unwrap().port(), gateway.tcp.unwrap().port());
     let bob = Phone::start_on("tcp", "101", "pw-101", tcp, 20, None);
-    assert!(
-        bob.wait_for("[1 binding]", Duration::from_secs(10)),
-        "bob registers over TCP: {}",
-        bob.output()
-    );
+    bob.expect("[1 binding]", 10);
     let alice = Phone::start(
         "100",
         "pw-100",
@@ -297,16 +278,8 @@ fn a_phone_on_tcp_is_called_over_its_own_connection() {
         6,
         Some(&format!("/dial sip:101@127.0.0.1:{udp}")),
     );
-    assert!(
-        alice.wait_for("Call established", Duration::from_secs(10)),
-        "alice: {}",
-        alice.output()
-    );
-    assert!(
-        bob.wait_for("session closed", Duration::from_secs(15)),
-        "bob: {}",
-        bob.output()
-    );
+    alice.expect("Call established", 10);
+    bob.expect("session closed", 15);
     let out = bob.output();
     // baresip prints its transport with each message it logs.
     let gw_to_bob = format!("TCP 127.0.0.1:{tcp} -> ");

@@ -272,8 +272,25 @@ impl TransactionLayer {
             return;
         }
 
-        let id = self.new_id();
         let invite = method == Method::Invite;
+        let id = self.new_server_tx(key, flow, invite, merge_key);
+        if invite {
+            // Stop the caller's INVITE retransmissions at once.
+            let trying = response(&msg, 100, "Trying", None).finish(b"");
+            self.respond(now, id, trying);
+        }
+        self.events
+            .push_back(TxEvent::Request { tx: id, msg, flow });
+    }
+
+    fn new_server_tx(
+        &mut self,
+        key: ServerKey,
+        flow: Flow,
+        invite: bool,
+        merge_key: Option<MergeKey>,
+    ) -> TxId {
+        let id = self.new_id();
         if let Some(mk) = &merge_key {
             self.merges.insert(mk.clone(), id);
         }
@@ -296,13 +313,7 @@ impl TransactionLayer {
                 merge_key,
             },
         );
-        if invite {
-            // Stop the caller's INVITE retransmissions at once.
-            let trying = response(&msg, 100, "Trying", None).finish(b"");
-            self.respond(now, id, trying);
-        }
-        self.events
-            .push_back(TxEvent::Request { tx: id, msg, flow });
+        id
     }
 
     fn merge_key(&self, msg: &SipMessage) -> Option<MergeKey> {
@@ -361,22 +372,7 @@ impl TransactionLayer {
         };
         let invite = self.servers.get(&invite_key).copied();
         // The CANCEL is its own non-INVITE transaction (RFC 3261 §9.2).
-        let id = self.new_id();
-        self.servers.insert(key.clone(), id);
-        self.txs.insert(
-            id,
-            Transaction {
-                invite: false,
-                state: State::Trying,
-                flow,
-                retransmit: None,
-                ack: None,
-                interval: T1,
-                client_key: None,
-                server_key: Some(key),
-                merge_key: None,
-            },
-        );
+        let id = self.new_server_tx(key, flow, false, None);
         match invite {
             // RFC 3261 §9.2: a CANCEL that finds its INVITE gets 200 even if
             // the INVITE was already answered; it only has an effect while

@@ -10,12 +10,13 @@ use bytes::Bytes;
 
 use super::dialog::{display_and_user, Leg};
 use super::{contact_uri, Gateway, GwTimer};
+use crate::ids::IdGenerator;
 use crate::msg::build::{response, MessageWriter};
 use crate::msg::uri::{parse_hostport, Uri};
 use crate::msg::{HeaderName, Method, SipMessage};
 use crate::time::Time;
 use crate::transport::{Flow, Transport};
-use crate::txn::{TxId, T1, T2};
+use crate::txn::{TransactionLayer, TxId, T1, T2};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub(super) struct CallKey(u64);
@@ -153,6 +154,36 @@ fn copy_passthrough(src: &SipMessage, w: &mut MessageWriter) {
             w.header(h.raw_name, h.value);
         }
     }
+}
+
+/// Sends a request inside a leg's dialog as a client transaction.
+fn send_on(
+    txn: &mut TransactionLayer,
+    ids: &mut IdGenerator,
+    now: Time,
+    leg: &mut Leg,
+    method: &str,
+    add: impl FnOnce(&mut MessageWriter),
+    body: &[u8],
+) -> Option<TxId> {
+    let (mut w, _) = leg.request(ids, method, None);
+    add(&mut w);
+    let request = SipMessage::parse_datagram(w.finish(body)).ok()?;
+    Some(txn.send_request(now, request, leg.flow))
+}
+
+/// The caller's copy of a callee's response: the callee's status, reason,
+/// body and unowned headers, with our tag (and Contact, when it answers).
+fn to_caller(call: &Call, resp: &SipMessage, add: impl FnOnce(&mut MessageWriter)) -> Bytes {
+    let status = resp.status().unwrap_or(500);
+    let reason = String::from_utf8_lossy(resp.reason().unwrap_or_default()).into_owned();
+    let mut w = response(&call.a_invite, status, &reason, Some(&call.a.local_tag));
+    if status < 300 {
+        w.known(HeaderName::Contact, &call.a.contact_header());
+    }
+    add(&mut w);
+    copy_passthrough(resp, &mut w);
+    w.finish(resp.body())
 }
 
 fn to_tag(msg: &SipMessage) -> Option<Bytes> {
@@ -404,12 +435,11 @@ impl Gateway {
         if let (Some(rack), false) = (&rack, end_to_end) {
             // The caller cannot take it reliably (or it already has one
             // pending): acknowledge it here, on this leg (RFC 3262).
-            let fork = &mut call.forks[i];
-            let (mut w, _) = fork.leg.request(&mut self.ids, "PRACK", None);
-            w.known(HeaderName::RAck, rack.as_bytes());
-            let flow = fork.leg.flow;
-            if let Ok(prack) = SipMessage::parse_datagram(w.finish(b"")) {
-                let tx = self.txn.send_request(now, prack, flow);
+            let leg = &mut call.forks[i].leg;
+            let add = |w: &mut MessageWriter| {
+                w.known(HeaderName::RAck, rack.as_bytes());
+            };
+            if let Some(tx) = send_on(&mut self.txn, &mut self.ids, now, leg, "PRACK", add, b"") {
                 self.calls.clients.insert(tx, (key, Purpose::Own));
             }
         }
@@ -419,20 +449,13 @@ impl Gateway {
         let Some(call) = self.calls.calls.get_mut(&key) else {
             return;
         };
-        let reason = String::from_utf8_lossy(msg.reason().unwrap_or_default()).into_owned();
-        let mut w = response(
-            &call.a_invite,
-            msg.status().unwrap_or(180),
-            &reason,
-            Some(&call.a.local_tag),
-        );
-        w.known(HeaderName::Contact, &call.a.contact_header());
-        if end_to_end {
-            w.known(HeaderName::Require, b"100rel");
-            w.known(HeaderName::RSeq, call.next_rseq.to_string().as_bytes());
-        }
-        copy_passthrough(&msg, &mut w);
-        let provisional = w.finish(msg.body());
+        let rseq = call.next_rseq.to_string();
+        let provisional = to_caller(call, &msg, |w| {
+            if end_to_end {
+                w.known(HeaderName::Require, b"100rel");
+                w.known(HeaderName::RSeq, rseq.as_bytes());
+            }
+        });
         if let (true, Some(callee_rack)) = (end_to_end, rack) {
             call.reliable = Some(Reliable {
                 rseq: call.next_rseq,
@@ -510,12 +533,20 @@ impl Gateway {
         let Some(fork) = call.forks.get_mut(pending.fork) else {
             return;
         };
-        let (mut w, _) = fork.leg.request(&mut self.ids, "PRACK", None);
-        w.known(HeaderName::RAck, pending.callee_rack.as_bytes());
-        copy_passthrough(&msg, &mut w);
-        let flow = fork.leg.flow;
-        if let Ok(prack) = SipMessage::parse_datagram(w.finish(msg.body())) {
-            let tx = self.txn.send_request(now, prack, flow);
+        let add = |w: &mut MessageWriter| {
+            w.known(HeaderName::RAck, pending.callee_rack.as_bytes());
+            copy_passthrough(&msg, w);
+        };
+        let sent = send_on(
+            &mut self.txn,
+            &mut self.ids,
+            now,
+            &mut fork.leg,
+            "PRACK",
+            add,
+            msg.body(),
+        );
+        if let Some(tx) = sent {
             self.calls.clients.insert(
                 tx,
                 (
@@ -562,16 +593,7 @@ impl Gateway {
         let Some(call) = self.calls.calls.get_mut(&key) else {
             return;
         };
-        let reason = String::from_utf8_lossy(msg.reason().unwrap_or_default()).into_owned();
-        let mut w = response(
-            &call.a_invite,
-            msg.status().unwrap_or(200),
-            &reason,
-            Some(&call.a.local_tag),
-        );
-        w.known(HeaderName::Contact, &call.a.contact_header());
-        copy_passthrough(&msg, &mut w);
-        let ok = w.finish(msg.body());
+        let ok = to_caller(call, &msg, |_| {});
         call.a_2xx = Some(ok.clone());
         call.a_2xx_since = now;
         call.a_2xx_interval = T1;
@@ -670,18 +692,7 @@ impl Gateway {
             let a_tx = call.a_tx;
             let tag = call.a.local_tag.clone();
             let answer = match best_failure(&call.failures) {
-                Some(f) => {
-                    let reason =
-                        String::from_utf8_lossy(f.reason().unwrap_or_default()).into_owned();
-                    let mut w = response(
-                        &call.a_invite,
-                        f.status().unwrap_or(500),
-                        &reason,
-                        Some(&tag),
-                    );
-                    copy_passthrough(f, &mut w);
-                    w.finish(f.body())
-                }
+                Some(f) => to_caller(call, f, |_| {}),
                 None => response(&call.a_invite, 408, "Request Timeout", Some(&tag)).finish(b""),
             };
             self.txn.respond(now, a_tx, answer);
@@ -729,9 +740,7 @@ impl Gateway {
     }
 
     fn send_bye(&mut self, now: Time, key: CallKey, leg: &mut Leg) {
-        let (w, _) = leg.request(&mut self.ids, "BYE", None);
-        if let Ok(bye) = SipMessage::parse_datagram(w.finish(b"")) {
-            let tx = self.txn.send_request(now, bye, leg.flow);
+        if let Some(tx) = send_on(&mut self.txn, &mut self.ids, now, leg, "BYE", |_| {}, b"") {
             self.calls.clients.insert(tx, (key, Purpose::Own));
         }
     }
@@ -886,13 +895,19 @@ impl Gateway {
         let method =
             String::from_utf8_lossy(msg.method().map(Method::as_bytes).unwrap_or_default())
                 .into_owned();
-        let ids = &mut self.ids;
-        let built = self.calls.peer_leg(key, side).map(|leg| {
-            let (mut w, _) = leg.request(ids, &method, None);
-            copy_passthrough(&msg, &mut w);
-            (w.finish(msg.body()), leg.flow)
+        let sent = self.calls.peer_leg(key, side).map(|leg| {
+            let add = |w: &mut MessageWriter| copy_passthrough(&msg, w);
+            send_on(
+                &mut self.txn,
+                &mut self.ids,
+                now,
+                leg,
+                &method,
+                add,
+                msg.body(),
+            )
         });
-        let Some((bytes, flow)) = built else {
+        let Some(sent) = sent else {
             return self.reply(
                 now,
                 server,
@@ -902,10 +917,9 @@ impl Gateway {
                 |_| {},
             );
         };
-        let Ok(request) = SipMessage::parse_datagram(bytes) else {
+        let Some(tx) = sent else {
             return;
         };
-        let tx = self.txn.send_request(now, request, flow);
         self.calls.clients.insert(
             tx,
             (

@@ -18,30 +18,21 @@ struct Phone {
     password: &'static str,
 }
 
-const ALICE: Phone = Phone {
-    number: "100",
-    addr: SocketAddr::new(
-        std::net::IpAddr::V4(std::net::Ipv4Addr::new(192, 0, 2, 10)),
-        5062,
-    ),
-    password: "alice-pw",
-};
-const BOB: Phone = Phone {
-    number: "101",
-    addr: SocketAddr::new(
-        std::net::IpAddr::V4(std::net::Ipv4Addr::new(192, 0, 2, 20)),
-        5064,
-    ),
-    password: "bob-pw",
-};
-const BOB2: Phone = Phone {
-    number: "101",
-    addr: SocketAddr::new(
-        std::net::IpAddr::V4(std::net::Ipv4Addr::new(192, 0, 2, 21)),
-        5066,
-    ),
-    password: "bob-pw",
-};
+const fn phone(number: &'static str, host: u8, port: u16, password: &'static str) -> Phone {
+    Phone {
+        number,
+        addr: SocketAddr::new(
+            std::net::IpAddr::V4(std::net::Ipv4Addr::new(192, 0, 2, host)),
+            port,
+        ),
+        password,
+    }
+}
+
+const ALICE: Phone = phone("100", 10, 5062, "alice-pw");
+const BOB: Phone = phone("101", 20, 5064, "bob-pw");
+/// Bob's second device.
+const BOB2: Phone = phone("101", 21, 5066, "bob-pw");
 
 struct Harness {
     gw: Gateway,
