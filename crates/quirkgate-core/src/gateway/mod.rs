@@ -4,6 +4,7 @@
 
 mod calls;
 mod dialog;
+mod lines;
 mod registrar;
 #[cfg(test)]
 mod tests;
@@ -25,6 +26,7 @@ use crate::timer::TimerTable;
 use crate::transport::{ConnId, Flow, Transmit, Transport};
 use crate::txn::{TransactionLayer, TxEvent, TxId};
 
+pub use lines::{LineConfig, LineState, LineStatus};
 pub use registrar::BindingRecord;
 
 /// The methods the gateway handles; OPTIONS advertises them.
@@ -74,6 +76,8 @@ pub struct GatewayConfig {
     pub default_expires: u32,
     /// Our listening address per transport, for requests we originate.
     pub listeners: Vec<(Transport, SocketAddr)>,
+    /// Accounts at providers to register.
+    pub lines: Vec<LineConfig>,
 }
 
 impl Default for GatewayConfig {
@@ -87,6 +91,7 @@ impl Default for GatewayConfig {
             max_expires: 7200,
             default_expires: 3600,
             listeners: Vec::new(),
+            lines: Vec::new(),
         }
     }
 }
@@ -108,6 +113,8 @@ enum GwTimer {
     Retransmit2xx(calls::CallKey),
     /// Retransmit a reliable provisional until the caller PRACKs it.
     Retransmit1xx(calls::CallKey),
+    /// Refresh or retry the registration of a line.
+    Line(usize),
 }
 
 pub struct Gateway {
@@ -117,6 +124,7 @@ pub struct Gateway {
     auth: DigestServer,
     registrar: registrar::Registrar,
     calls: calls::Calls,
+    lines: lines::Lines,
     timers: TimerTable<GwTimer>,
     events: VecDeque<Event>,
 }
@@ -125,7 +133,8 @@ impl Gateway {
     /// `seed` must be secret and random in production (the shell reads it
     /// from the OS); tests and replays fix it to reproduce every id.
     pub fn new(config: GatewayConfig, seed: [u8; 32]) -> Self {
-        Gateway {
+        let lines = config.lines.clone();
+        let mut gateway = Gateway {
             auth: DigestServer::new(
                 config.realm.clone(),
                 &config.digest_algorithms,
@@ -135,10 +144,13 @@ impl Gateway {
             txn: TransactionLayer::new(),
             registrar: registrar::Registrar::default(),
             calls: calls::Calls::default(),
+            lines: lines::Lines::default(),
             timers: TimerTable::default(),
             events: VecDeque::new(),
             config,
-        }
+        };
+        gateway.add_lines(lines);
+        gateway
     }
 
     // ---- the sans-IO interface ----------------------------------------
@@ -184,6 +196,7 @@ impl Gateway {
             match timer {
                 GwTimer::Retransmit2xx(call) => self.retransmit_2xx(now, call),
                 GwTimer::Retransmit1xx(call) => self.retransmit_1xx(now, call),
+                GwTimer::Line(i) => self.on_line_timer(now, i),
             }
         }
         self.drain(now);
@@ -237,9 +250,17 @@ impl Gateway {
                 TxEvent::Request { tx, msg, flow } => self.on_request(now, tx, msg, flow),
                 TxEvent::Ack { msg, flow } => self.on_ack(now, msg, flow),
                 TxEvent::Cancelled { invite, .. } => self.on_cancelled(now, invite),
-                TxEvent::Response { tx, msg } => self.on_response(now, tx, msg),
+                TxEvent::Response { tx, msg } => {
+                    if !self.on_line_response(now, tx, &msg) {
+                        self.on_response(now, tx, msg);
+                    }
+                }
                 TxEvent::Stray2xx { msg, flow } => self.on_stray_2xx(now, msg, flow),
-                TxEvent::Timeout { tx } => self.on_client_timeout(now, tx),
+                TxEvent::Timeout { tx } => {
+                    if !self.on_line_timeout(now, tx) {
+                        self.on_client_timeout(now, tx);
+                    }
+                }
                 TxEvent::NoAck { .. } => {}
             }
         }

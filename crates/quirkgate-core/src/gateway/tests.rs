@@ -54,10 +54,16 @@ fn user(p: &Phone, multi_device: bool) -> LocalUser {
 
 impl Harness {
     fn new(users: Vec<LocalUser>) -> Harness {
-        let config = GatewayConfig {
+        Harness::with(GatewayConfig {
             users,
-            listeners: vec![(Transport::Udp, GW.parse().unwrap())],
             ..GatewayConfig::default()
+        })
+    }
+
+    fn with(config: GatewayConfig) -> Harness {
+        let config = GatewayConfig {
+            listeners: vec![(Transport::Udp, GW.parse().unwrap())],
+            ..config
         };
         Harness {
             gw: Gateway::new(config, [9; 32]),
@@ -877,4 +883,177 @@ fn cancel_after_the_answer_has_no_effect() {
     assert_eq!(h.gw.call_count(), 1, "the call stands until a BYE");
     h.send(ALICE.addr, &in_dialog(&ok, "BYE", 3, ALICE.addr, false, ""));
     assert_eq!(h.gw.call_count(), 0);
+}
+
+// ---- lines: registering at a provider --------------------------------------
+
+const PROVIDER: &str = "198.51.100.50:5060";
+
+fn line_harness() -> Harness {
+    let mut h = Harness::with(GatewayConfig {
+        lines: vec![LineConfig {
+            name: "acme".into(),
+            transport: Transport::Udp,
+            registrar: PROVIDER.parse().unwrap(),
+            domain: "sip.acme.example".into(),
+            username: "1001".into(),
+            password: "line-secret".into(),
+            expires: 600,
+        }],
+        ..GatewayConfig::default()
+    });
+    h.gw.start(h.now);
+    h.collect();
+    h
+}
+
+fn provider() -> SocketAddr {
+    PROVIDER.parse().unwrap()
+}
+
+/// The registrar's side: a challenge that checks the answer for real.
+fn challenge(req: &SipMessage, nonce: &str) -> String {
+    let mut w = crate::msg::build::response(req, 401, "Unauthorized", Some("reg"));
+    w.header(
+        b"WWW-Authenticate",
+        format!("Digest realm=\"acme\", nonce=\"{nonce}\", qop=\"auth\", algorithm=MD5").as_bytes(),
+    );
+    String::from_utf8(w.finish(b"").to_vec()).unwrap()
+}
+
+fn registrar_ok(req: &SipMessage, expires: u32) -> String {
+    let mut w = crate::msg::build::response(req, 200, "OK", Some("reg"));
+    let contact = req.header(HeaderName::Contact).unwrap();
+    w.header(
+        b"Contact",
+        &[contact, format!(";expires={expires}").as_bytes()].concat(),
+    );
+    String::from_utf8(w.finish(b"").to_vec()).unwrap()
+}
+
+fn verify(req: &SipMessage, nonce: &str) -> bool {
+    let creds = req
+        .auth_fields(HeaderName::Authorization)
+        .next()
+        .unwrap()
+        .unwrap();
+    let expected = crate::auth::digest_response(&crate::auth::DigestInput {
+        algorithm: crate::auth::Algorithm::Md5,
+        username: b"1001",
+        realm: b"acme",
+        password: b"line-secret",
+        method: b"REGISTER",
+        uri: &creds.param("uri").unwrap(),
+        nonce: nonce.as_bytes(),
+        qop_auth: Some((&creds.param("nc").unwrap(), &creds.param("cnonce").unwrap())),
+    });
+    creds.param("response").as_deref() == Some(expected.as_bytes())
+}
+
+#[test]
+fn line_registers_through_a_challenge_and_refreshes_at_half_the_expiry() {
+    let mut h = line_harness();
+    let first = h.last(provider(), "REGISTER");
+    assert_eq!(first.request_uri(), Some(&b"sip:sip.acme.example"[..]));
+    assert_eq!(
+        first.header(HeaderName::To),
+        Some(&b"<sip:1001@sip.acme.example>"[..])
+    );
+    assert_eq!(h.gw.lines()[0].state, LineState::Registering);
+    h.send(provider(), &challenge(&first, "n1"));
+    let second = h.last(provider(), "REGISTER");
+    assert!(verify(&second, "n1"), "the digest answer is right");
+    assert_eq!(
+        second.call_id(),
+        first.call_id(),
+        "one Call-ID per registration (RFC 3261 §10.2.4)"
+    );
+    assert_eq!(
+        second.cseq().unwrap().unwrap().seq,
+        first.cseq().unwrap().unwrap().seq + 1
+    );
+    h.send(provider(), &registrar_ok(&second, 120));
+    let status = &h.gw.lines()[0];
+    assert_eq!(
+        (status.state, status.last_status),
+        (LineState::Registered, Some(200))
+    );
+    // Granted 120 s: refreshed after 60 s, not before.
+    h.advance(Duration::from_secs(59));
+    assert!(h.take(provider()).is_empty());
+    h.advance(Duration::from_secs(2));
+    let refresh = h.last(provider(), "REGISTER");
+    assert_eq!(refresh.call_id(), first.call_id());
+}
+
+#[test]
+fn line_failure_is_recorded_and_retried_with_back_off() {
+    let mut h = line_harness();
+    let first = h.last(provider(), "REGISTER");
+    let mut w = crate::msg::build::response(&first, 400, "Bad Request", Some("reg"));
+    w.header(b"P-Registrar-Error", b"Invalid CSeq number");
+    h.send_bytes(provider(), w.finish(b""));
+    let status = h.gw.lines()[0].clone();
+    assert_eq!(status.state, LineState::Failed);
+    assert_eq!(status.last_status, Some(400));
+    assert_eq!(
+        status.registrar_error.as_deref(),
+        Some("Invalid CSeq number")
+    );
+    h.advance(Duration::from_secs(29));
+    assert!(h.take(provider()).is_empty(), "no hammering");
+    h.advance(Duration::from_secs(2));
+    let retry = h.last(provider(), "REGISTER");
+    h.send_bytes(
+        provider(),
+        crate::msg::build::response(&retry, 500, "Server Error", Some("r")).finish(b""),
+    );
+    h.advance(Duration::from_secs(59));
+    assert!(
+        h.take(provider()).is_empty(),
+        "the second wait is twice as long"
+    );
+    h.advance(Duration::from_secs(2));
+    let again = h.last(provider(), "REGISTER");
+    assert_eq!(again.call_id(), first.call_id());
+}
+
+#[test]
+fn wrong_line_password_fails_instead_of_looping() {
+    let mut h = line_harness();
+    let first = h.last(provider(), "REGISTER");
+    h.send(provider(), &challenge(&first, "n1"));
+    let second = h.last(provider(), "REGISTER");
+    h.send(provider(), &challenge(&second, "n1"));
+    assert!(
+        h.take(provider()).is_empty(),
+        "the same challenge twice is a refusal"
+    );
+    assert_eq!(h.gw.lines()[0].state, LineState::Failed);
+}
+
+#[test]
+fn line_403_stops_retrying() {
+    let mut h = line_harness();
+    let first = h.last(provider(), "REGISTER");
+    h.send_bytes(
+        provider(),
+        crate::msg::build::response(&first, 403, "Forbidden", Some("r")).finish(b""),
+    );
+    assert_eq!(h.gw.lines()[0].state, LineState::Failed);
+    h.advance(Duration::from_secs(3600));
+    assert!(h.take(provider()).is_empty());
+}
+
+#[test]
+fn line_unregisters_on_shutdown() {
+    let mut h = line_harness();
+    let first = h.last(provider(), "REGISTER");
+    h.send(provider(), &registrar_ok(&first, 600));
+    h.gw.shutdown(h.now);
+    h.collect();
+    let bye = h.last(provider(), "REGISTER");
+    assert_eq!(bye.header(HeaderName::Expires), Some(&b"0"[..]));
+    h.send(provider(), &registrar_ok(&bye, 0));
+    assert_eq!(h.gw.lines()[0].state, LineState::Idle);
 }

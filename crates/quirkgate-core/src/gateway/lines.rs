@@ -1,0 +1,385 @@
+//! Lines: accounts at providers that the gateway registers (RFC 3261
+//! §10.2) with digest authentication, refreshes before they expire, retries
+//! with back-off when they fail, and unregisters on shutdown. Each line's
+//! state and the provider's last word are kept for the admin API.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use bytes::Bytes;
+
+use super::{Gateway, GwTimer};
+use crate::auth::{authorization, Algorithm};
+use crate::msg::build::MessageWriter;
+use crate::msg::{HeaderName, SipMessage};
+use crate::time::Time;
+use crate::transport::{Flow, Transport};
+use crate::txn::TxId;
+
+/// A line as configured, its registrar already resolved by the shell.
+#[derive(Debug, Clone)]
+pub struct LineConfig {
+    pub name: String,
+    pub transport: Transport,
+    pub registrar: std::net::SocketAddr,
+    /// The registrar's domain as written: the Request-URI and AOR host.
+    pub domain: String,
+    pub username: String,
+    pub password: String,
+    /// The registration interval asked for.
+    pub expires: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LineState {
+    Idle,
+    Registering,
+    Registered,
+    Failed,
+}
+
+impl LineState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LineState::Idle => "idle",
+            LineState::Registering => "registering",
+            LineState::Registered => "registered",
+            LineState::Failed => "failed",
+        }
+    }
+}
+
+/// What the admin API shows of a line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LineStatus {
+    pub name: String,
+    pub state: LineState,
+    pub last_status: Option<u16>,
+    pub last_reason: Option<String>,
+    /// The provider's own explanation: `P-Registrar-Error` or `Warning`.
+    pub registrar_error: Option<String>,
+}
+
+/// Retries after a failure wait this long, doubling up to the cap.
+const FIRST_RETRY: Duration = Duration::from_secs(30);
+const MAX_RETRY: Duration = Duration::from_secs(600);
+/// A refresh is never later than this before the registration expires.
+const REFRESH_MARGIN: Duration = Duration::from_secs(10);
+
+pub(super) struct Line {
+    config: LineConfig,
+    flow: Flow,
+    call_id: String,
+    from_tag: String,
+    cseq: u32,
+    expires: u32,
+    /// The nonce we last answered: the same challenge again means the
+    /// credentials are wrong, not that a nonce expired.
+    answered_nonce: Option<Vec<u8>>,
+    nc: u32,
+    failures: u32,
+    /// A 403 stops retrying until the configuration changes.
+    forbidden: bool,
+    unregistering: bool,
+    status: LineStatus,
+}
+
+#[derive(Default)]
+pub(super) struct Lines {
+    lines: Vec<Line>,
+    pending: HashMap<TxId, usize>,
+}
+
+impl Lines {
+    pub fn statuses(&self) -> Vec<LineStatus> {
+        self.lines.iter().map(|l| l.status.clone()).collect()
+    }
+}
+
+impl Gateway {
+    pub(super) fn add_lines(&mut self, configs: Vec<LineConfig>) {
+        for config in configs {
+            let Some(&(_, local)) = self
+                .config
+                .listeners
+                .iter()
+                .find(|(t, _)| *t == config.transport)
+            else {
+                tracing::warn!(line = %config.name, "no listener for the line's transport: not registering");
+                continue;
+            };
+            let flow = Flow {
+                transport: config.transport,
+                local,
+                remote: config.registrar,
+                conn: None,
+            };
+            self.lines.lines.push(Line {
+                call_id: self.ids.call_id(),
+                from_tag: self.ids.tag(),
+                cseq: 0,
+                expires: config.expires,
+                answered_nonce: None,
+                nc: 0,
+                failures: 0,
+                forbidden: false,
+                unregistering: false,
+                status: LineStatus {
+                    name: config.name.clone(),
+                    state: LineState::Idle,
+                    last_status: None,
+                    last_reason: None,
+                    registrar_error: None,
+                },
+                flow,
+                config,
+            });
+        }
+    }
+
+    /// Registers every line (called once the shell is up).
+    pub fn start(&mut self, now: Time) {
+        for i in 0..self.lines.lines.len() {
+            self.send_register(now, i, None);
+        }
+    }
+
+    /// Unregisters every registered line (RFC 3261 §10.2.2).
+    pub fn shutdown(&mut self, now: Time) {
+        for i in 0..self.lines.lines.len() {
+            let line = &mut self.lines.lines[i];
+            if line.status.state == LineState::Registered {
+                line.unregistering = true;
+                self.timers.cancel(GwTimer::Line(i));
+                self.send_register(now, i, None);
+            }
+        }
+    }
+
+    pub fn lines(&self) -> Vec<LineStatus> {
+        self.lines.statuses()
+    }
+
+    fn send_register(&mut self, now: Time, i: usize, authorization: Option<(HeaderName, String)>) {
+        let Some(line) = self.lines.lines.get_mut(i) else {
+            return;
+        };
+        line.cseq += 1;
+        let c = &line.config;
+        let aor = format!("<sip:{}@{}>", c.username, c.domain);
+        let uri = format!("sip:{}", c.domain);
+        let transport = match c.transport {
+            Transport::Udp => String::new(),
+            t => format!(";transport={t}"),
+        };
+        let mut w = MessageWriter::request(b"REGISTER", uri.as_bytes());
+        let branch = self.ids.branch();
+        w.known(
+            HeaderName::Via,
+            format!(
+                "SIP/2.0/{} {};branch={branch};rport",
+                c.transport.via_token(),
+                line.flow.local
+            )
+            .as_bytes(),
+        );
+        w.known(HeaderName::MaxForwards, b"70");
+        w.known(
+            HeaderName::From,
+            format!("{aor};tag={}", line.from_tag).as_bytes(),
+        );
+        w.known(HeaderName::To, aor.as_bytes());
+        w.known(HeaderName::CallId, line.call_id.as_bytes());
+        w.known(
+            HeaderName::CSeq,
+            format!("{} REGISTER", line.cseq).as_bytes(),
+        );
+        w.known(
+            HeaderName::Contact,
+            format!("<sip:{}@{}{transport}>", c.username, line.flow.local).as_bytes(),
+        );
+        let expires = if line.unregistering { 0 } else { line.expires };
+        w.known(HeaderName::Expires, expires.to_string().as_bytes());
+        if let Some((name, value)) = &authorization {
+            w.known(*name, value.as_bytes());
+        }
+        w.header(
+            b"User-Agent",
+            concat!("quirkgate/", env!("CARGO_PKG_VERSION")).as_bytes(),
+        );
+        let Ok(request) = SipMessage::parse_datagram(w.finish(b"")) else {
+            return;
+        };
+        if line.status.state != LineState::Registered {
+            line.status.state = LineState::Registering;
+        }
+        let flow = line.flow;
+        let tx = self.txn.send_request(now, request, flow);
+        self.lines.pending.insert(tx, i);
+    }
+
+    /// Handles a response to a line's REGISTER; false if it was not one.
+    pub(super) fn on_line_response(&mut self, now: Time, tx: TxId, msg: &SipMessage) -> bool {
+        let Some(&i) = self.lines.pending.get(&tx) else {
+            return false;
+        };
+        let status = msg.status().unwrap_or(500);
+        if status < 200 {
+            return true;
+        }
+        self.lines.pending.remove(&tx);
+        let Some(line) = self.lines.lines.get_mut(i) else {
+            return true;
+        };
+        let _span = tracing::info_span!("line", name = %line.config.name).entered();
+        line.status.last_status = Some(status);
+        line.status.last_reason =
+            Some(String::from_utf8_lossy(msg.reason().unwrap_or_default()).into_owned());
+        line.status.registrar_error = msg
+            .other_header("P-Registrar-Error")
+            .or_else(|| msg.other_header("Warning"))
+            .map(|v| String::from_utf8_lossy(v).into_owned());
+        match status {
+            200..=299 => {
+                if line.unregistering {
+                    line.status.state = LineState::Idle;
+                    return true;
+                }
+                let granted = granted_expiry(msg, line).unwrap_or(line.expires);
+                line.status.state = LineState::Registered;
+                line.failures = 0;
+                line.answered_nonce = None;
+                let granted = Duration::from_secs(u64::from(granted));
+                let refresh = (granted / 2)
+                    .min(granted.saturating_sub(REFRESH_MARGIN))
+                    .max(Duration::from_secs(1));
+                tracing::info!(expires = granted.as_secs(), "line registered");
+                self.timers.set(GwTimer::Line(i), now + refresh);
+            }
+            401 | 407 => self.answer_challenge(now, i, msg),
+            423 => {
+                // Interval too brief: ask again with what the registrar wants.
+                let min = msg
+                    .other_header("Min-Expires")
+                    .and_then(|v| std::str::from_utf8(v).ok()?.trim().parse().ok());
+                match min {
+                    Some(min) if min > line.expires => {
+                        line.expires = min;
+                        self.send_register(now, i, None);
+                    }
+                    _ => self.line_failed(now, i),
+                }
+            }
+            403 => {
+                line.forbidden = true;
+                line.status.state = LineState::Failed;
+                tracing::warn!(
+                    "line forbidden (403): not retrying until the configuration changes"
+                );
+            }
+            _ => self.line_failed(now, i),
+        }
+        true
+    }
+
+    fn answer_challenge(&mut self, now: Time, i: usize, msg: &SipMessage) {
+        let line = &mut self.lines.lines[i];
+        let header = if msg.status() == Some(407) {
+            HeaderName::ProxyAuthenticate
+        } else {
+            HeaderName::WwwAuthenticate
+        };
+        let challenges: Vec<_> = msg.auth_fields(header).filter_map(Result::ok).collect();
+        let usable = challenges.iter().find(|c| {
+            c.scheme.eq_ignore_ascii_case(b"Digest")
+                && c.param("algorithm")
+                    .is_none_or(|a| Algorithm::from_name(&a).is_some())
+        });
+        let Some(challenge) = usable else {
+            tracing::warn!("no digest challenge this gateway can answer");
+            return self.line_failed(now, i);
+        };
+        let nonce = challenge.param("nonce").map(|n| n.to_vec());
+        let stale = challenge
+            .param("stale")
+            .is_some_and(|s| s.eq_ignore_ascii_case(b"true"));
+        if !stale && nonce.is_some() && nonce == line.answered_nonce {
+            // The same challenge again: the credentials were refused.
+            tracing::warn!("registrar refused the credentials");
+            return self.line_failed(now, i);
+        }
+        line.answered_nonce = nonce;
+        line.nc = 1;
+        let cnonce = self.ids.tag();
+        let c = &line.config;
+        let uri = format!("sip:{}", c.domain);
+        let Some(value) = authorization(
+            challenge,
+            b"REGISTER",
+            uri.as_bytes(),
+            &c.username,
+            &c.password,
+            &cnonce,
+            line.nc,
+        ) else {
+            return self.line_failed(now, i);
+        };
+        let credentials = if header == HeaderName::ProxyAuthenticate {
+            HeaderName::ProxyAuthorization
+        } else {
+            HeaderName::Authorization
+        };
+        self.send_register(now, i, Some((credentials, value)));
+    }
+
+    /// A failed attempt: retry later, backing off, never giving up silently.
+    fn line_failed(&mut self, now: Time, i: usize) {
+        let Some(line) = self.lines.lines.get_mut(i) else {
+            return;
+        };
+        line.status.state = LineState::Failed;
+        line.answered_nonce = None;
+        if line.unregistering {
+            return;
+        }
+        let wait = FIRST_RETRY
+            .saturating_mul(1 << line.failures.min(5))
+            .min(MAX_RETRY);
+        line.failures += 1;
+        tracing::warn!(retry_in = wait.as_secs(), status = ?line.status.last_status, "line registration failed");
+        self.timers.set(GwTimer::Line(i), now + wait);
+    }
+
+    pub(super) fn on_line_timeout(&mut self, now: Time, tx: TxId) -> bool {
+        let Some(i) = self.lines.pending.remove(&tx) else {
+            return false;
+        };
+        if let Some(line) = self.lines.lines.get_mut(i) {
+            line.status.last_status = Some(408);
+            line.status.last_reason = Some("Request Timeout (no answer from the registrar)".into());
+            line.status.registrar_error = None;
+        }
+        self.line_failed(now, i);
+        true
+    }
+
+    /// The refresh or retry timer of line `i`.
+    pub(super) fn on_line_timer(&mut self, now: Time, i: usize) {
+        if self.lines.lines.get(i).is_some_and(|l| !l.forbidden) {
+            self.send_register(now, i, None);
+        }
+    }
+}
+
+/// The expiry the registrar granted our Contact: its `expires` parameter,
+/// else the Expires header (RFC 3261 §10.2.4).
+fn granted_expiry(msg: &SipMessage, line: &Line) -> Option<u32> {
+    let ours = format!("sip:{}@{}", line.config.username, line.flow.local);
+    let from_contact = msg
+        .contacts()
+        .filter_map(Result::ok)
+        .find(|c| c.uri.starts_with(ours.as_bytes()))
+        .and_then(|c| c.params.get("expires").map(Bytes::copy_from_slice))
+        .and_then(|v| std::str::from_utf8(&v).ok()?.parse().ok());
+    from_contact.or_else(|| msg.expires().and_then(Result::ok))
+}
