@@ -20,6 +20,103 @@ pub struct Config {
     pub users: Vec<User>,
     #[serde(default)]
     pub storage: StorageSection,
+    #[serde(default, rename = "line")]
+    pub lines: Vec<Line>,
+}
+
+/// An account at a provider that the gateway registers.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Line {
+    pub name: String,
+    /// `sip:host[:port][;transport=tcp]`, or `host[:port]`.
+    pub registrar: Registrar,
+    pub username: String,
+    pub password: String,
+    /// The number (DID) the provider delivers to this line.
+    pub number: Option<String>,
+    /// The registration interval to ask for, in seconds.
+    #[serde(default = "default_line_expires")]
+    pub expires: u32,
+}
+
+fn default_line_expires() -> u32 {
+    3600
+}
+
+/// Where a line registers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Registrar {
+    pub host: String,
+    pub port: u16,
+    pub transport: TransportKind,
+    /// Whether the port was written; the domain then carries it.
+    explicit_port: bool,
+}
+
+impl Registrar {
+    /// The domain of the registration (Request-URI and AOR host).
+    pub fn domain(&self) -> String {
+        let host = if self.host.contains(':') {
+            format!("[{}]", self.host)
+        } else {
+            self.host.clone()
+        };
+        if self.explicit_port {
+            format!("{host}:{}", self.port)
+        } else {
+            host
+        }
+    }
+}
+
+impl std::str::FromStr for Registrar {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let rest = s.strip_prefix("sip:").unwrap_or(s);
+        if rest.starts_with("sips:") || s.starts_with("sips:") {
+            return Err("TLS (sips:) is not supported yet".into());
+        }
+        let (hostport, params) = rest.split_once(';').unwrap_or((rest, ""));
+        let mut transport = TransportKind::Udp;
+        for param in params.split(';').filter(|p| !p.is_empty()) {
+            match param.to_ascii_lowercase().as_str() {
+                "transport=udp" => transport = TransportKind::Udp,
+                "transport=tcp" => transport = TransportKind::Tcp,
+                other => return Err(format!("unsupported registrar parameter '{other}'")),
+            }
+        }
+        let (host, port) = if let Some(v6) = hostport.strip_prefix('[') {
+            let (host, after) = v6.split_once(']').ok_or("IPv6 address without ']'")?;
+            (host.to_string(), after.strip_prefix(':'))
+        } else {
+            match hostport.rsplit_once(':') {
+                Some((h, p)) => (h.to_string(), Some(p)),
+                None => (hostport.to_string(), None),
+            }
+        };
+        if host.is_empty() {
+            return Err(format!("'{s}' has no host"));
+        }
+        let explicit_port = port.is_some();
+        let port = match port {
+            Some(p) => p.parse().map_err(|_| format!("'{p}' is not a port"))?,
+            None => 5060,
+        };
+        Ok(Registrar {
+            host,
+            port,
+            transport,
+            explicit_port,
+        })
+    }
+}
+
+impl<'de> Deserialize<'de> for Registrar {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -303,6 +400,25 @@ mod tests {
             "{}",
             err.message
         );
+    }
+
+    #[test]
+    fn registrar_forms() {
+        let r: Registrar = "sip:sip.acme.example".parse().unwrap();
+        assert_eq!(
+            (r.host.as_str(), r.port, r.transport),
+            ("sip.acme.example", 5060, TransportKind::Udp)
+        );
+        assert_eq!(r.domain(), "sip.acme.example");
+        let r: Registrar = "sip:127.0.0.1:5080;transport=tcp".parse().unwrap();
+        assert_eq!((r.port, r.transport), (5080, TransportKind::Tcp));
+        assert_eq!(r.domain(), "127.0.0.1:5080");
+        let r: Registrar = "[::1]:5070".parse().unwrap();
+        assert_eq!(
+            (r.host.as_str(), r.domain()),
+            ("::1", "[::1]:5070".to_string())
+        );
+        assert!("sip:host;transport=sctp".parse::<Registrar>().is_err());
     }
 
     #[test]

@@ -14,12 +14,13 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use bytes::Bytes;
 use quirkgate_core::auth::Algorithm;
-use quirkgate_core::gateway::{Event, Gateway, GatewayConfig, LocalUser, NatMode};
+use quirkgate_core::gateway::{Event, Gateway, GatewayConfig, LineConfig, LocalUser, NatMode};
 use quirkgate_core::time::Time;
 use quirkgate_core::transport::{ConnId, Flow, Transport};
 use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::mpsc;
-use tracing::{debug, info, warn};
+use tokio::sync::watch;
+use tracing::{debug, error, info, warn};
 
 use crate::config::{Config, DigestAlgorithm, Listen, NatSetting, TransportKind};
 use crate::store::Store;
@@ -92,82 +93,55 @@ pub async fn run(config: Config, on_bound: impl FnOnce(&Bound)) -> anyhow::Resul
         sip: bound,
         admin: admin.local_addr()?,
     };
-    tasks.spawn(admin::serve(admin));
-
     let mut store = Store::open(&config.storage.database)?;
-    let mut gateway = Gateway::new(gateway_config(&config, &bound), seed()?);
-    let origin = Instant::now();
-    let now = |origin: Instant| Time::from_micros(origin.elapsed().as_micros() as u64);
+    let lines = resolve_lines(&config).await;
+    let mut gateway = Gateway::new(gateway_config(&config, &bound, lines), seed()?);
+    let (status_tx, status_rx) = watch::channel(admin::Status::default());
+    tasks.spawn(admin::serve(admin, status_rx));
+    let clock = Clock(Instant::now());
     for (number, record) in store.load()? {
-        gateway.restore_binding(now(origin), &number, record);
+        gateway.restore_binding(clock.now(), &number, record);
     }
     on_bound(&bound);
+    gateway.start(clock.now());
 
-    let mut writers: HashMap<ConnId, mpsc::Sender<Bytes>> = HashMap::new();
-    let mut by_remote: HashMap<SocketAddr, ConnId> = HashMap::new();
+    let mut router = Router {
+        udp: udp_sockets,
+        writers: HashMap::new(),
+        by_remote: HashMap::new(),
+        connections,
+    };
     let shutdown = shutdown_signal();
     tokio::pin!(shutdown);
+    // After a shutdown signal, lines get this long to unregister.
+    let mut leaving: Option<Instant> = None;
+    let mut published = u64::MAX;
     loop {
-        let deadline = gateway
-            .poll_timeout()
-            .map(|t| origin + Duration::from_micros(t.as_micros()));
+        // What the admin API shows, refreshed whenever a line changed.
+        if gateway.lines_generation() != published {
+            published = gateway.lines_generation();
+            let lines = gateway.lines();
+            status_tx.send_modify(|s| s.lines = lines);
+        }
+        let deadline = gateway.poll_timeout().map(|t| clock.instant(t));
+        let deadline = match leaving {
+            Some(limit) => Some(deadline.map_or(limit, |d| d.min(limit))),
+            None => deadline,
+        };
         tokio::select! {
-            _ = &mut shutdown => {
-                info!("shutting down");
-                return Ok(());
+            _ = &mut shutdown, if leaving.is_none() => {
+                info!("shutting down: unregistering lines");
+                gateway.shutdown(clock.now());
+                leaving = Some(Instant::now() + Duration::from_secs(2));
             }
             Some(result) = tasks.join_next() => {
                 result.context("a listener task failed")??;
             }
-            _ = sleep_until(deadline) => gateway.handle_timeout(now(origin)),
-            Some(input) = rx.recv() => match input {
-                Input::Message { flow, data } => {
-                    debug!(transport = %flow.transport, peer = %flow.remote, local = %flow.local, bytes = data.len(), "in\n{}", String::from_utf8_lossy(&data));
-                    gateway.handle_message(now(origin), flow, data);
-                }
-                Input::Connected { conn, remote, writer } => {
-                    writers.insert(conn, writer);
-                    by_remote.insert(remote, conn);
-                }
-                Input::Closed { conn } => {
-                    writers.remove(&conn);
-                    by_remote.retain(|_, c| *c != conn);
-                    gateway.connection_closed(conn);
-                }
-            },
+            _ = sleep_until(deadline) => gateway.handle_timeout(clock.now()),
+            Some(input) = rx.recv() => router.input(&mut gateway, clock.now(), input),
         }
         while let Some(out) = gateway.poll_transmit() {
-            debug!(transport = %out.flow.transport, local = %out.flow.local, peer = %out.flow.remote, bytes = out.data.len(), "out\n{}", String::from_utf8_lossy(&out.data));
-            match out.flow.transport {
-                Transport::Udp => match udp_sockets.get(&out.flow.local) {
-                    // A full socket buffer drops the datagram: UDP is lossy
-                    // and the transaction layer retransmits.
-                    Some(socket) => {
-                        if let Err(e) = socket.try_send_to(&out.data, out.flow.remote) {
-                            warn!(peer = %out.flow.remote, error = %e, "udp send failed");
-                        }
-                    }
-                    None => warn!(local = %out.flow.local, "no UDP socket for this address"),
-                },
-                Transport::Tcp => {
-                    let conn = out
-                        .flow
-                        .conn
-                        .filter(|c| writers.contains_key(c))
-                        .or_else(|| by_remote.get(&out.flow.remote).copied());
-                    match conn.and_then(|c| writers.get(&c)) {
-                        Some(writer) => {
-                            if writer.try_send(out.data).is_err() {
-                                warn!(peer = %out.flow.remote, "tcp connection backlogged: message dropped");
-                            }
-                        }
-                        None => connections.connect(out.flow.remote, out.data),
-                    }
-                }
-                Transport::Tls => {
-                    warn!(peer = %out.flow.remote, "TLS is not supported yet: message dropped")
-                }
-            }
+            router.send(out);
         }
         while let Some(event) = gateway.poll_event() {
             match event {
@@ -178,7 +152,121 @@ pub async fn run(config: Config, on_bound: impl FnOnce(&Bound)) -> anyhow::Resul
                 }
             }
         }
+        if let Some(limit) = leaving {
+            if !gateway.unregistering() || Instant::now() >= limit {
+                return Ok(());
+            }
+        }
     }
+}
+
+/// Maps the core's microsecond clock to tokio instants.
+struct Clock(Instant);
+
+impl Clock {
+    fn now(&self) -> Time {
+        Time::from_micros(self.0.elapsed().as_micros() as u64)
+    }
+
+    fn instant(&self, t: Time) -> Instant {
+        self.0 + Duration::from_micros(t.as_micros())
+    }
+}
+
+/// Where the gateway's bytes go: UDP sockets by local address, TCP
+/// connections by id or by peer, or a new connection.
+struct Router {
+    udp: HashMap<SocketAddr, Arc<UdpSocket>>,
+    writers: HashMap<ConnId, mpsc::Sender<Bytes>>,
+    by_remote: HashMap<SocketAddr, ConnId>,
+    connections: tcp::Connections,
+}
+
+impl Router {
+    fn input(&mut self, gateway: &mut Gateway, now: Time, input: Input) {
+        match input {
+            Input::Message { flow, data } => {
+                debug!(transport = %flow.transport, peer = %flow.remote, local = %flow.local, bytes = data.len(), "in\n{}", String::from_utf8_lossy(&data));
+                gateway.handle_message(now, flow, data);
+            }
+            Input::Connected {
+                conn,
+                remote,
+                writer,
+            } => {
+                self.writers.insert(conn, writer);
+                self.by_remote.insert(remote, conn);
+            }
+            Input::Closed { conn } => {
+                self.writers.remove(&conn);
+                self.by_remote.retain(|_, c| *c != conn);
+                gateway.connection_closed(conn);
+            }
+        }
+    }
+
+    fn send(&mut self, out: quirkgate_core::transport::Transmit) {
+        debug!(transport = %out.flow.transport, local = %out.flow.local, peer = %out.flow.remote, bytes = out.data.len(), "out\n{}", String::from_utf8_lossy(&out.data));
+        match out.flow.transport {
+            Transport::Udp => match self.udp.get(&out.flow.local) {
+                // A full socket buffer drops the datagram: UDP is lossy
+                // and the transaction layer retransmits.
+                Some(socket) => {
+                    if let Err(e) = socket.try_send_to(&out.data, out.flow.remote) {
+                        warn!(peer = %out.flow.remote, error = %e, "udp send failed");
+                    }
+                }
+                None => warn!(local = %out.flow.local, "no UDP socket for this address"),
+            },
+            Transport::Tcp => {
+                let conn = out
+                    .flow
+                    .conn
+                    .filter(|c| self.writers.contains_key(c))
+                    .or_else(|| self.by_remote.get(&out.flow.remote).copied());
+                match conn.and_then(|c| self.writers.get(&c)) {
+                    Some(writer) => {
+                        if writer.try_send(out.data).is_err() {
+                            warn!(peer = %out.flow.remote, "tcp connection backlogged: message dropped");
+                        }
+                    }
+                    None => self.connections.connect(out.flow.remote, out.data),
+                }
+            }
+            Transport::Tls => {
+                warn!(peer = %out.flow.remote, "TLS is not supported yet: message dropped")
+            }
+        }
+    }
+}
+
+/// Resolves each line's registrar with the system resolver. A line whose
+/// registrar does not resolve is left out, loudly.
+async fn resolve_lines(config: &Config) -> Vec<LineConfig> {
+    let mut lines = Vec::new();
+    for line in &config.lines {
+        let target = &line.registrar;
+        let transport = match target.transport {
+            TransportKind::Udp => Transport::Udp,
+            TransportKind::Tcp => Transport::Tcp,
+        };
+        let resolved = tokio::net::lookup_host((target.host.as_str(), target.port)).await;
+        match resolved.ok().and_then(|mut addrs| addrs.next()) {
+            Some(registrar) => lines.push(LineConfig {
+                name: line.name.clone(),
+                transport,
+                registrar,
+                domain: target.domain(),
+                username: line.username.clone(),
+                password: line.password.clone(),
+                expires: line.expires,
+            }),
+            None => {
+                error!(line = %line.name, host = %target.host, "cannot resolve the registrar: line not registered")
+            }
+        }
+    }
+    lines
 }
 
 async fn sleep_until(deadline: Option<Instant>) {
@@ -188,8 +276,9 @@ async fn sleep_until(deadline: Option<Instant>) {
     }
 }
 
-fn gateway_config(config: &Config, bound: &Bound) -> GatewayConfig {
+fn gateway_config(config: &Config, bound: &Bound, lines: Vec<LineConfig>) -> GatewayConfig {
     GatewayConfig {
+        lines,
         realm: config.sip.realm.clone(),
         digest_algorithms: config
             .sip

@@ -141,3 +141,82 @@ pub fn config_with_users(dir: &Path, users: &str) -> String {
         dir.join("registrations.db").display()
     )
 }
+
+/// A Kamailio from Debian, configured by one of `tests/kamailio/*.cfg` with
+/// `__PORT__` and the given placeholders filled in; killed when dropped.
+pub struct Kamailio {
+    child: Child,
+    pub port: u16,
+    pub dir: TempDir,
+}
+
+impl Kamailio {
+    pub fn start(config: &str, replacements: &[(&str, &str)]) -> Kamailio {
+        let dir = TempDir::new("kamailio");
+        let port = free_port_pair();
+        let template = std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/kamailio")
+                .join(config),
+        )
+        .unwrap();
+        let mut text = template.replace("__PORT__", &port.to_string());
+        for (from, to) in replacements {
+            text = text.replace(from, to);
+        }
+        let cfg = dir.path().join("kamailio.cfg");
+        std::fs::write(&cfg, text).unwrap();
+        let log = std::fs::File::create(dir.path().join("kamailio.log")).unwrap();
+        let child = Command::new("kamailio")
+            .arg("-f")
+            .arg(&cfg)
+            .arg("-E")
+            .arg("-Y")
+            .arg(dir.path())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("kamailio is installed (scripts/test installs it)");
+        let kamailio = Kamailio { child, port, dir };
+        kamailio.wait_listening();
+        kamailio
+    }
+
+    fn wait_listening(&self) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while std::time::Instant::now() < deadline {
+            if self.log().contains("SO_RCVBUF is finally") {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        panic!("kamailio did not start:\n{}", self.log());
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("kamailio.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for Kamailio {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// GETs a path of the admin API and returns the body.
+pub fn http_get(addr: SocketAddr, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).unwrap();
+    text.split_once("\r\n\r\n")
+        .map(|(_, body)| body.to_string())
+        .unwrap_or_default()
+}

@@ -88,6 +88,9 @@ pub(super) struct Line {
 pub(super) struct Lines {
     lines: Vec<Line>,
     pending: HashMap<TxId, usize>,
+    /// Bumped whenever a line's status may have changed, so the shell
+    /// copies the statuses only then.
+    generation: u64,
 }
 
 impl Lines {
@@ -160,7 +163,21 @@ impl Gateway {
         self.lines.statuses()
     }
 
+    /// Changes whenever [`Gateway::lines`] may return something new.
+    pub fn lines_generation(&self) -> u64 {
+        self.lines.generation
+    }
+
+    /// Whether an unregistration is still waiting for its answer.
+    pub fn unregistering(&self) -> bool {
+        self.lines
+            .lines
+            .iter()
+            .any(|l| l.unregistering && l.status.state == LineState::Registered)
+    }
+
     fn send_register(&mut self, now: Time, i: usize, authorization: Option<(HeaderName, String)>) {
+        self.lines.generation += 1;
         let Some(line) = self.lines.lines.get_mut(i) else {
             return;
         };
@@ -228,6 +245,7 @@ impl Gateway {
             return true;
         }
         self.lines.pending.remove(&tx);
+        self.lines.generation += 1;
         let Some(line) = self.lines.lines.get_mut(i) else {
             return true;
         };
@@ -334,6 +352,7 @@ impl Gateway {
 
     /// A failed attempt: retry later, backing off, never giving up silently.
     fn line_failed(&mut self, now: Time, i: usize) {
+        self.lines.generation += 1;
         let Some(line) = self.lines.lines.get_mut(i) else {
             return;
         };
@@ -354,6 +373,7 @@ impl Gateway {
         let Some(i) = self.lines.pending.remove(&tx) else {
             return false;
         };
+        self.lines.generation += 1;
         if let Some(line) = self.lines.lines.get_mut(i) {
             line.status.last_status = Some(408);
             line.status.last_reason = Some("Request Timeout (no answer from the registrar)".into());
