@@ -15,3 +15,4 @@ pub mod time;
 pub mod timer;
 pub mod transport;
 pub mod txn;
+pub mod dialplan;
