@@ -18,9 +18,9 @@ pub enum Target {
 impl Target {
     /// `user:100`, `line:acme`, `trunk:gw`, `group:out`.
     pub fn parse(s: &str) -> Result<Target, String> {
-        let (kind, name) = s
-            .split_once(':')
-            .ok_or_else(|| format!("'{s}' should be user:NUMBER, line:NAME, trunk:NAME or group:NAME"))?;
+        let (kind, name) = s.split_once(':').ok_or_else(|| {
+            format!("'{s}' should be user:NUMBER, line:NAME, trunk:NAME or group:NAME")
+        })?;
         if name.is_empty() {
             return Err(format!("'{s}' names nothing after '{kind}:'"));
         }
@@ -30,7 +30,9 @@ impl Target {
             "line" => Ok(Target::Line(name)),
             "trunk" => Ok(Target::Trunk(name)),
             "group" => Ok(Target::Group(name)),
-            other => Err(format!("unknown target kind '{other}' (user, line, trunk or group)")),
+            other => Err(format!(
+                "unknown target kind '{other}' (user, line, trunk or group)"
+            )),
         }
     }
 }
@@ -193,9 +195,18 @@ mod tests {
             ],
             vec![],
         );
-        assert_eq!(plan.route("0049301").unwrap().target, Target::Line("international".into()));
-        assert_eq!(plan.route("030123").unwrap().target, Target::Line("national".into()));
-        assert_eq!(plan.route("555").unwrap().target, Target::Line("default".into()));
+        assert_eq!(
+            plan.route("0049301").unwrap().target,
+            Target::Line("international".into())
+        );
+        assert_eq!(
+            plan.route("030123").unwrap().target,
+            Target::Line("national".into())
+        );
+        assert_eq!(
+            plan.route("555").unwrap().target,
+            Target::Line("default".into())
+        );
         assert_eq!(DialPlan::default().route("555"), None);
     }
 
@@ -205,7 +216,12 @@ mod tests {
         // analyse again: 0 goes to the national line.
         let plan = DialPlan::new(
             vec![
-                route("9", "user:unused", Some(Transition::Delete { at: 0, len: 1 }), true),
+                route(
+                    "9",
+                    "user:unused",
+                    Some(Transition::Delete { at: 0, len: 1 }),
+                    true,
+                ),
                 route("0", "line:acme", None, false),
             ],
             vec![],
@@ -223,8 +239,19 @@ mod tests {
             with: "0086".into(),
         };
         assert_eq!(replace.apply("010123"), "008610123");
-        assert_eq!(Transition::Insert { at: 0, with: "0".into() }.apply("30123"), "030123");
-        assert_eq!(Transition::Delete { at: 5, len: 9 }.apply("123"), "123", "positions clamp");
+        assert_eq!(
+            Transition::Insert {
+                at: 0,
+                with: "0".into()
+            }
+            .apply("30123"),
+            "030123"
+        );
+        assert_eq!(
+            Transition::Delete { at: 5, len: 9 }.apply("123"),
+            "123",
+            "positions clamp"
+        );
     }
 
     #[test]
@@ -254,8 +281,14 @@ mod tests {
         );
         assert_eq!(plan.blocked(None, "100"), Some(433));
         assert_eq!(plan.blocked(Some("4930"), "100"), None);
-        let refused = (0..10).filter(|_| plan.blocked(Some("0900123"), "100").is_some()).count();
+        let refused = (0..10)
+            .filter(|_| plan.blocked(Some("0900123"), "100").is_some())
+            .count();
         assert_eq!(refused, 5);
-        assert_eq!(plan.blocked(Some("0900123"), "200"), None, "called prefix must match");
+        assert_eq!(
+            plan.blocked(Some("0900123"), "200"),
+            None,
+            "called prefix must match"
+        );
     }
 }

@@ -6,6 +6,7 @@
 //! no async runtime among its dependencies.
 
 pub mod auth;
+pub mod dialplan;
 pub mod fuzzing;
 pub mod gateway;
 pub mod ids;
@@ -15,4 +16,3 @@ pub mod time;
 pub mod timer;
 pub mod transport;
 pub mod txn;
-pub mod dialplan;

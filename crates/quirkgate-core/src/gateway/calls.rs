@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-use super::dialog::{display_and_user, Leg};
+use super::dialog::Leg;
+use super::lines::Account;
+use super::routing::Destination;
 use super::{contact_uri, Gateway, GwTimer};
 use crate::ids::IdGenerator;
 use crate::msg::build::{response, MessageWriter};
@@ -48,6 +50,12 @@ struct Fork {
     leg: Leg,
     invite: TxId,
     invite_seq: u32,
+    /// The INVITE as sent, to resend it with credentials.
+    request: SipMessage,
+    /// The provider account this leg presents, if it goes to a line.
+    account: Option<Account>,
+    /// The nonce last answered: the same challenge again is a refusal.
+    answered_nonce: Option<Vec<u8>>,
     /// A final response arrived (or the INVITE timed out).
     done: bool,
     /// CANCEL this fork as soon as it is cancellable (§9.1).
@@ -58,7 +66,6 @@ struct Fork {
 struct Call {
     caller_number: String,
     caller_display: Option<String>,
-    callee_number: String,
     a: Leg,
     a_invite: SipMessage,
     a_tx: TxId,
@@ -211,25 +218,11 @@ impl Gateway {
     }
 
     pub(super) fn on_invite(&mut self, now: Time, tx: TxId, msg: SipMessage, flow: Flow) {
-        // Who calls: a trusted address, or digest credentials (RFC 3261 §22.3).
-        let caller = match self.ip_user(flow.remote.ip()) {
-            Some(u) => u.number.clone(),
-            None => match self.digest_user(now, &msg, HeaderName::ProxyAuthorization) {
-                Ok(Some(user)) => user,
-                Ok(None) => return self.challenge(now, tx, &msg, true, false),
-                Err(stale) => return self.challenge(now, tx, &msg, true, stale),
-            },
+        let plan = match self.plan_call(now, &msg, flow) {
+            Ok(plan) => plan,
+            Err(why) => return self.refuse_call(now, tx, &msg, why),
         };
-        let Some(callee) = msg.request_uri().and_then(super::uri_number) else {
-            return self.reply(now, tx, &msg, 404, "Not Found", |_| {});
-        };
-        let Some(user) = self.user(&callee).cloned() else {
-            return self.reply(now, tx, &msg, 404, "Not Found", |_| {});
-        };
-        let targets = self.targets_of(now, &user);
-        if targets.is_empty() {
-            return self.reply(now, tx, &msg, 480, "Temporarily Unavailable", |_| {});
-        }
+        let callee = plan.callee_number.clone();
         let local_tag = self.ids.tag();
         let a_contact = Bytes::from(contact_uri(&callee, flow.local, flow.transport));
         let Some(a) = Leg::from_invite(&msg, flow, local_tag, a_contact) else {
@@ -242,21 +235,18 @@ impl Gateway {
                 |_| {},
             );
         };
-        let (caller_display, _) =
-            display_and_user(msg.header(HeaderName::From).unwrap_or_default());
         let a_100rel = msg.has_option_tag(HeaderName::Supported, "100rel")
             || msg.has_option_tag(HeaderName::Require, "100rel");
         let key = self.new_call_key();
         let _span = tracing::info_span!("call", id = key.0).entered();
-        tracing::info!(call = key.0, %caller, %callee, targets = targets.len(), "call");
+        tracing::info!(caller = %plan.caller_number, %callee, targets = plan.destinations.len(), "call");
         self.calls.index(key, Side::Caller, &a);
         self.calls.invites.insert(tx, key);
         self.calls.calls.insert(
             key,
             Call {
-                caller_number: caller,
-                caller_display,
-                callee_number: callee,
+                caller_number: plan.caller_number,
+                caller_display: plan.caller_display,
                 a,
                 a_invite: msg,
                 a_tx: tx,
@@ -273,15 +263,15 @@ impl Gateway {
                 a_2xx_since: now,
             },
         );
-        for (target, flow) in targets {
-            self.start_fork(now, key, target, flow);
+        for destination in plan.destinations {
+            self.start_fork(now, key, destination);
         }
     }
 
     /// Where a local user's phones are: its registrations, or the fixed
     /// contact of an IP-authorised device. Without multi-device only the
     /// newest registration rings.
-    fn targets_of(&self, now: Time, user: &super::LocalUser) -> Vec<(Bytes, Flow)> {
+    pub(super) fn targets_of(&self, now: Time, user: &super::LocalUser) -> Vec<(Bytes, Flow)> {
         let mut bindings: Vec<(Bytes, Flow)> = self
             .registrar
             .lookup(now, &user.number)
@@ -339,29 +329,40 @@ impl Gateway {
         })
     }
 
-    fn start_fork(&mut self, now: Time, key: CallKey, target: Bytes, flow: Flow) {
+    fn start_fork(&mut self, now: Time, key: CallKey, destination: Destination) {
         let Some(call) = self.calls.calls.get(&key) else {
             return;
         };
-        let domain = flow.local.ip();
-        let host = if domain.is_ipv6() {
-            format!("[{domain}]")
-        } else {
-            domain.to_string()
+        let flow = destination.flow;
+        let display = call
+            .caller_display
+            .as_deref()
+            .map(|d| format!("{d} "))
+            .unwrap_or_default();
+        // At a provider we are its account; towards our own phones, the
+        // caller's number at our address.
+        let (from_user, domain) = match &destination.account {
+            Some(a) => (a.username.clone(), a.domain.clone()),
+            None => {
+                let ip = flow.local.ip();
+                let host = if ip.is_ipv6() {
+                    format!("[{ip}]")
+                } else {
+                    ip.to_string()
+                };
+                (call.caller_number.clone(), host)
+            }
         };
-        let from = match &call.caller_display {
-            Some(d) => format!("{d} <sip:{}@{host}>", call.caller_number),
-            None => format!("<sip:{}@{host}>", call.caller_number),
-        };
-        let to = format!("<sip:{}@{host}>", call.callee_number);
-        let contact = Bytes::from(contact_uri(&call.caller_number, flow.local, flow.transport));
-        let mut leg = Leg::outgoing(&mut self.ids, &from, &to, target, flow, contact);
+        let from = format!("{display}<sip:{from_user}@{domain}>");
+        let to = format!("<sip:{}@{domain}>", destination.number);
+        let contact = Bytes::from(contact_uri(&from_user, flow.local, flow.transport));
+        let mut leg = Leg::outgoing(&mut self.ids, &from, &to, destination.target, flow, contact);
         let (mut w, seq) = leg.request(&mut self.ids, "INVITE", None);
         copy_passthrough(&call.a_invite, &mut w);
         let Ok(invite) = SipMessage::parse_datagram(w.finish(call.a_invite.body())) else {
             return;
         };
-        let tx = self.txn.send_request(now, invite, flow);
+        let tx = self.txn.send_request(now, invite.clone(), flow);
         let index = call.forks.len();
         self.calls.index(key, Side::Callee(index), &leg);
         self.calls.clients.insert(tx, (key, Purpose::Invite(index)));
@@ -370,10 +371,90 @@ impl Gateway {
                 leg,
                 invite: tx,
                 invite_seq: seq,
+                request: invite,
+                account: destination.account,
+                answered_nonce: None,
                 done: false,
                 cancel_wanted: false,
             });
         }
+    }
+
+    /// Answers a provider's 401/407 to our INVITE with the line's
+    /// credentials (RFC 3261 §22.2): same dialog, next CSeq, new branch.
+    /// False when there is nothing to answer with, or the same challenge
+    /// came back (the credentials were refused).
+    fn retry_with_credentials(
+        &mut self,
+        now: Time,
+        key: CallKey,
+        i: usize,
+        msg: &SipMessage,
+    ) -> bool {
+        let Some(fork) = self
+            .calls
+            .calls
+            .get_mut(&key)
+            .and_then(|c| c.forks.get_mut(i))
+        else {
+            return false;
+        };
+        let Some(account) = fork.account.clone() else {
+            return false;
+        };
+        let (challenge_header, credentials_header) = if msg.status() == Some(407) {
+            (
+                HeaderName::ProxyAuthenticate,
+                HeaderName::ProxyAuthorization,
+            )
+        } else {
+            (HeaderName::WwwAuthenticate, HeaderName::Authorization)
+        };
+        let challenges: Vec<_> = msg
+            .auth_fields(challenge_header)
+            .filter_map(Result::ok)
+            .collect();
+        let Some(challenge) = challenges.iter().find(|c| {
+            c.scheme.eq_ignore_ascii_case(b"Digest")
+                && c.param("algorithm")
+                    .is_none_or(|a| crate::auth::Algorithm::from_name(&a).is_some())
+        }) else {
+            return false;
+        };
+        let nonce = challenge.param("nonce").map(|n| n.to_vec());
+        let stale = challenge
+            .param("stale")
+            .is_some_and(|s| s.eq_ignore_ascii_case(b"true"));
+        if !stale && nonce.is_some() && nonce == fork.answered_nonce {
+            return false;
+        }
+        let uri = fork.request.request_uri().unwrap_or_default().to_vec();
+        let cnonce = self.ids.tag();
+        let Some(value) = crate::auth::authorization(
+            challenge,
+            b"INVITE",
+            &uri,
+            &account.username,
+            &account.password,
+            &cnonce,
+            1,
+        ) else {
+            return false;
+        };
+        fork.leg.local_cseq += 1;
+        let seq = fork.leg.local_cseq;
+        let mut invite = fork.request.clone();
+        invite.set_header(HeaderName::Via, fork.leg.via(&self.ids.branch()).as_bytes());
+        invite.set_header(HeaderName::CSeq, format!("{seq} INVITE").as_bytes());
+        invite.remove_headers(credentials_header);
+        invite.push_header(credentials_header.as_str().as_bytes(), value.as_bytes());
+        let tx = self.txn.send_request(now, invite.clone(), fork.leg.flow);
+        fork.request = invite;
+        fork.invite = tx;
+        fork.invite_seq = seq;
+        fork.answered_nonce = nonce;
+        self.calls.clients.insert(tx, (key, Purpose::Invite(i)));
+        true
     }
 
     // ---- responses on callee legs --------------------------------------
@@ -403,6 +484,7 @@ impl Gateway {
             101..=199 => self.on_fork_provisional(now, key, i, msg),
             200..=299 => self.on_fork_2xx(now, key, i, msg),
             300..=399 => self.on_fork_redirect(now, key, i, msg),
+            401 | 407 if self.retry_with_credentials(now, key, i, &msg) => {}
             _ => self.on_fork_failure(now, key, i, Some(msg)),
         }
     }
@@ -667,8 +749,18 @@ impl Gateway {
         );
         let a_tx = call.a_tx;
         self.txn.respond(now, a_tx, w.finish(b""));
-        for (t, flow) in next {
-            self.start_fork(now, key, t, flow);
+        for (target, flow) in next {
+            let number = super::uri_number(&target).unwrap_or_default();
+            self.start_fork(
+                now,
+                key,
+                Destination {
+                    target,
+                    flow,
+                    account: None,
+                    number,
+                },
+            );
         }
     }
 

@@ -10,6 +10,7 @@ use bytes::Bytes;
 
 use super::{Gateway, GwTimer};
 use crate::auth::{authorization, Algorithm};
+use crate::dialplan::Transition;
 use crate::msg::build::MessageWriter;
 use crate::msg::{HeaderName, SipMessage};
 use crate::time::Time;
@@ -28,6 +29,19 @@ pub struct LineConfig {
     pub password: String,
     /// The registration interval asked for.
     pub expires: u32,
+    /// The number (DID) the provider delivers to this line.
+    pub number: Option<String>,
+    /// The last transition of the called number before a call leaves on
+    /// this line ("refine called number").
+    pub refine: Option<Transition>,
+}
+
+/// The identity we present at a provider, and how we prove it.
+#[derive(Debug, Clone)]
+pub(super) struct Account {
+    pub username: String,
+    pub domain: String,
+    pub password: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -166,6 +180,35 @@ impl Gateway {
     /// Changes whenever [`Gateway::lines`] may return something new.
     pub fn lines_generation(&self) -> u64 {
         self.lines.generation
+    }
+
+    /// Where a call to `number` over line `name` goes, and as whom.
+    pub(super) fn line_destination(
+        &self,
+        name: &str,
+        number: &str,
+    ) -> Option<(String, Flow, Account)> {
+        let line = self.lines.lines.iter().find(|l| l.config.name == name)?;
+        let c = &line.config;
+        let number = match &c.refine {
+            Some(t) => t.apply(number),
+            None => number.to_string(),
+        };
+        let account = Account {
+            username: c.username.clone(),
+            domain: c.domain.clone(),
+            password: c.password.clone(),
+        };
+        Some((number, line.flow, account))
+    }
+
+    /// The line whose provider sent a request from `source`.
+    pub(super) fn line_from(&self, source: std::net::SocketAddr) -> Option<&LineConfig> {
+        self.lines
+            .lines
+            .iter()
+            .find(|l| l.flow.remote == source)
+            .map(|l| &l.config)
     }
 
     /// Whether an unregistration is still waiting for its answer.

@@ -6,16 +6,18 @@ mod calls;
 mod dialog;
 mod lines;
 mod registrar;
+mod routing;
 #[cfg(test)]
 mod tests;
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use bytes::Bytes;
 
 use crate::auth::{Algorithm, DigestServer, Verdict};
+use crate::dialplan::DialPlan;
 use crate::ids::IdGenerator;
 use crate::msg::build::{response, MessageWriter};
 use crate::msg::uri::{unescape, Uri};
@@ -78,6 +80,9 @@ pub struct GatewayConfig {
     pub listeners: Vec<(Transport, SocketAddr)>,
     /// Accounts at providers to register.
     pub lines: Vec<LineConfig>,
+    /// Line groups, used round-robin by `group:` routes.
+    pub groups: HashMap<String, Vec<String>>,
+    pub dialplan: DialPlan,
 }
 
 impl Default for GatewayConfig {
@@ -92,6 +97,8 @@ impl Default for GatewayConfig {
             default_expires: 3600,
             listeners: Vec::new(),
             lines: Vec::new(),
+            groups: HashMap::new(),
+            dialplan: DialPlan::default(),
         }
     }
 }
@@ -125,6 +132,10 @@ pub struct Gateway {
     registrar: registrar::Registrar,
     calls: calls::Calls,
     lines: lines::Lines,
+    /// The dial plan, with its blacklist counters.
+    dialplan: DialPlan,
+    /// The next member of each line group.
+    group_turns: HashMap<String, usize>,
     timers: TimerTable<GwTimer>,
     events: VecDeque<Event>,
 }
@@ -145,6 +156,8 @@ impl Gateway {
             registrar: registrar::Registrar::default(),
             calls: calls::Calls::default(),
             lines: lines::Lines::default(),
+            dialplan: config.dialplan.clone(),
+            group_turns: HashMap::new(),
             timers: TimerTable::default(),
             events: VecDeque::new(),
             config,

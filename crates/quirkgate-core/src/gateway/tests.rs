@@ -8,6 +8,7 @@ use bytes::Bytes;
 
 use super::*;
 use crate::auth::authorization;
+use crate::dialplan::{BlacklistRule, DialPlan, Route, Target, Transition};
 use crate::msg::headers::AuthField;
 
 const GW: &str = "127.0.0.1:5060";
@@ -889,19 +890,29 @@ fn cancel_after_the_answer_has_no_effect() {
 
 const PROVIDER: &str = "198.51.100.50:5060";
 
+fn acme_line(name: &str, refine: Option<Transition>) -> LineConfig {
+    LineConfig {
+        name: name.into(),
+        transport: Transport::Udp,
+        registrar: PROVIDER.parse().unwrap(),
+        domain: "sip.acme.example".into(),
+        username: "1001".into(),
+        password: "line-secret".into(),
+        expires: 600,
+        number: Some("+4930123456".into()),
+        refine,
+    }
+}
+
 fn line_harness() -> Harness {
-    let mut h = Harness::with(GatewayConfig {
-        lines: vec![LineConfig {
-            name: "acme".into(),
-            transport: Transport::Udp,
-            registrar: PROVIDER.parse().unwrap(),
-            domain: "sip.acme.example".into(),
-            username: "1001".into(),
-            password: "line-secret".into(),
-            expires: 600,
-        }],
+    line_harness_with(GatewayConfig {
+        lines: vec![acme_line("acme", None)],
         ..GatewayConfig::default()
-    });
+    })
+}
+
+fn line_harness_with(config: GatewayConfig) -> Harness {
+    let mut h = Harness::with(config);
     h.gw.start(h.now);
     h.collect();
     h
@@ -1056,4 +1067,257 @@ fn line_unregisters_on_shutdown() {
     assert_eq!(bye.header(HeaderName::Expires), Some(&b"0"[..]));
     h.send(provider(), &registrar_ok(&bye, 0));
     assert_eq!(h.gw.lines()[0].state, LineState::Idle);
+}
+
+// ---- calls through lines ----------------------------------------------------
+
+fn route(prefix: &str, target: &str, transition: Option<Transition>, reanalyse: bool) -> Route {
+    Route {
+        prefix: prefix.into(),
+        target: Target::parse(target).unwrap(),
+        transition,
+        reanalyse,
+    }
+}
+
+/// The office: Alice and Bob, the acme line, "9" for an outside line.
+fn office(extra_routes: Vec<Route>, blacklist: Vec<BlacklistRule>) -> Harness {
+    let mut routes = vec![
+        route(
+            "9",
+            "user:none",
+            Some(Transition::Delete { at: 0, len: 1 }),
+            true,
+        ),
+        route("0", "line:acme", None, false),
+        route("+4930123456", "user:100", None, false),
+    ];
+    routes.extend(extra_routes);
+    let mut h = line_harness_with(GatewayConfig {
+        users: vec![user(&ALICE, false), user(&BOB, false)],
+        lines: vec![acme_line("acme", None)],
+        dialplan: DialPlan::new(routes, blacklist),
+        ..GatewayConfig::default()
+    });
+    let register = h.last(provider(), "REGISTER");
+    h.send(provider(), &registrar_ok(&register, 600));
+    h.register(&ALICE);
+    h
+}
+
+#[test]
+fn outgoing_call_through_a_line_answers_the_providers_challenge() {
+    let mut h = office(vec![], vec![]);
+    h.dial(&ALICE, "9030123");
+    let first = h.last(provider(), "INVITE");
+    assert_eq!(
+        first.request_uri(),
+        Some(&b"sip:030123@sip.acme.example"[..]),
+        "9 deleted, the line's domain"
+    );
+    assert!(
+        first
+            .from_header()
+            .unwrap()
+            .unwrap()
+            .uri
+            .starts_with(b"sip:1001@sip.acme.example"),
+        "as the line's account"
+    );
+    assert_eq!(first.body(), b"v=0\r\ns=a\r\n");
+    let mut w =
+        crate::msg::build::response(&first, 407, "Proxy Authentication Required", Some("prov"));
+    w.header(
+        b"Proxy-Authenticate",
+        b"Digest realm=\"acme\", nonce=\"pn1\", qop=\"auth\"",
+    );
+    h.send_bytes(provider(), w.finish(b""));
+    let sent = h.take(provider());
+    assert!(first_line(&sent[0]).starts_with("ACK "), "the 407 is ACKed");
+    let second = sent
+        .iter()
+        .find(|m| first_line(m).starts_with("INVITE"))
+        .expect("resent with credentials");
+    assert_eq!(second.call_id(), first.call_id());
+    assert_eq!(
+        second.cseq().unwrap().unwrap().seq,
+        first.cseq().unwrap().unwrap().seq + 1
+    );
+    let creds = second
+        .auth_fields(HeaderName::ProxyAuthorization)
+        .next()
+        .unwrap()
+        .unwrap();
+    assert_eq!(creds.param("username").as_deref(), Some(&b"1001"[..]));
+    assert_eq!(
+        creds.param("uri").as_deref(),
+        Some(&b"sip:030123@sip.acme.example"[..])
+    );
+    assert!(
+        h.lines_to(ALICE.addr).iter().all(|l| !l.contains("407")),
+        "the caller never sees the provider's challenge"
+    );
+    h.send(
+        provider(),
+        &answer(second, 200, "prov", provider(), "", "v=0\r\n"),
+    );
+    let ok = h.last(ALICE.addr, "SIP/2.0 200");
+    assert_eq!(ok.body(), b"v=0\r\n");
+}
+
+#[test]
+fn round_robin_over_a_group_with_refined_numbers() {
+    let mut h = line_harness_with(GatewayConfig {
+        users: vec![user(&ALICE, false)],
+        lines: vec![
+            acme_line("zero", None),
+            acme_line(
+                "china",
+                Some(Transition::Replace {
+                    at: 0,
+                    len: 1,
+                    with: "0086".into(),
+                }),
+            ),
+        ],
+        groups: [(
+            "out".to_string(),
+            vec!["zero".to_string(), "china".to_string()],
+        )]
+        .into(),
+        dialplan: DialPlan::new(vec![route("0", "group:out", None, false)], vec![]),
+        ..GatewayConfig::default()
+    });
+    h.take(provider());
+    h.register(&ALICE);
+    let mut dialled = Vec::new();
+    for call in ["a", "b"] {
+        let text = format!(
+            "INVITE sip:010123@127.0.0.1 SIP/2.0\nVia: SIP/2.0/UDP {a};branch=z9hG4bKrr{call}\nFrom: <sip:100@127.0.0.1>;tag=rr{call}\n\
+To: <sip:010123@127.0.0.1>\nCall-ID: rr-{call}\nCSeq: 1 INVITE\nContact: <sip:100@{a}>\nContent-Length: 0\n\n",
+            a = ALICE.addr
+        );
+        let ch = {
+            h.send(ALICE.addr, &text);
+            h.last(ALICE.addr, "SIP/2.0 407")
+        };
+        let field = AuthField::parse_all(ch.header(HeaderName::ProxyAuthenticate).unwrap())
+            .unwrap()
+            .remove(0);
+        let creds = authorization(
+            &field,
+            b"INVITE",
+            b"sip:010123@127.0.0.1",
+            "100",
+            ALICE.password,
+            "c",
+            1,
+        )
+        .unwrap();
+        h.send(
+            ALICE.addr,
+            &text
+                .replace(
+                    "CSeq: 1 INVITE",
+                    &format!("CSeq: 2 INVITE\nProxy-Authorization: {creds}"),
+                )
+                .replace("z9hG4bKrr", "z9hG4bKrs"),
+        );
+        dialled.push(h.last(provider(), "INVITE").request_uri().unwrap().to_vec());
+    }
+    assert_eq!(
+        dialled,
+        vec![
+            b"sip:010123@sip.acme.example".to_vec(),
+            b"sip:008610123@sip.acme.example".to_vec()
+        ]
+    );
+}
+
+fn from_provider(called: &str, from: &str, extra: &str) -> String {
+    format!(
+        "INVITE sip:{called}@127.0.0.1:5060 SIP/2.0\nVia: SIP/2.0/UDP {p};branch=z9hG4bKin1\nFrom: {from};tag=pv\n\
+To: <sip:{called}@sip.acme.example>\nCall-ID: in-1\nCSeq: 1 INVITE\nContact: <sip:pstn@{p}>\n{extra}Content-Length: 0\n\n",
+        p = PROVIDER
+    )
+}
+
+#[test]
+fn a_call_from_the_provider_reaches_the_did_user() {
+    let mut h = office(vec![], vec![]);
+    h.send(
+        provider(),
+        &from_provider("1001", "<sip:+4989555@sip.acme.example>", ""),
+    );
+    assert_eq!(
+        h.lines_to(provider()),
+        ["SIP/2.0 100 Trying"],
+        "no challenge for the provider"
+    );
+    let invite = h.last(ALICE.addr, "INVITE");
+    assert!(
+        invite
+            .from_header()
+            .unwrap()
+            .unwrap()
+            .uri
+            .starts_with(b"sip:+4989555@"),
+        "the caller's number"
+    );
+}
+
+#[test]
+fn the_provider_cannot_call_out_through_the_office() {
+    let mut h = office(vec![], vec![]);
+    h.send(
+        provider(),
+        &from_provider("0301234", "<sip:+4989555@sip.acme.example>", ""),
+    );
+    assert_eq!(
+        h.lines_to(provider()),
+        ["SIP/2.0 100 Trying", "SIP/2.0 404 Not Found"]
+    );
+}
+
+#[test]
+fn anonymous_callers_are_blocked() {
+    let rule = BlacklistRule {
+        caller: "anonymous".into(),
+        called: "*".into(),
+        rate: 100,
+        status: 433,
+    };
+    let mut h = office(vec![], vec![rule]);
+    h.send(
+        provider(),
+        &from_provider(
+            "1001",
+            "\"Anonymous\" <sip:anonymous@anonymous.invalid>",
+            "",
+        ),
+    );
+    assert_eq!(
+        h.lines_to(provider()),
+        ["SIP/2.0 100 Trying", "SIP/2.0 433 Call Rejected"]
+    );
+    h.send(
+        provider(),
+        &from_provider("1001", "<sip:+4989555@sip.acme.example>", "Privacy: id\n")
+            .replace("z9hG4bKin1", "z9hG4bKin2")
+            .replace("in-1", "in-2"),
+    );
+    assert_eq!(
+        h.lines_to(provider()),
+        ["SIP/2.0 100 Trying", "SIP/2.0 433 Call Rejected"]
+    );
+    h.send(
+        provider(),
+        &from_provider("1001", "<sip:+4989555@sip.acme.example>", "")
+            .replace("z9hG4bKin1", "z9hG4bKin3")
+            .replace("in-1", "in-3"),
+    );
+    assert!(
+        h.last(ALICE.addr, "INVITE").call_id().is_some(),
+        "a caller with a number gets through"
+    );
 }
