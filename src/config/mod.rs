@@ -22,6 +22,108 @@ pub struct Config {
     pub storage: StorageSection,
     #[serde(default, rename = "line")]
     pub lines: Vec<Line>,
+    #[serde(default, rename = "group")]
+    pub groups: Vec<Group>,
+    #[serde(default, rename = "route")]
+    pub routes: Vec<Route>,
+    #[serde(default)]
+    pub blacklist: Vec<BlacklistRule>,
+}
+
+/// Lines used round-robin by a `group:NAME` route.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Group {
+    pub name: String,
+    pub lines: Vec<String>,
+}
+
+/// A dial plan entry: the longest matching prefix of the called number
+/// picks the target.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Route {
+    /// Digits the called number starts with; `""` matches every number.
+    pub prefix: String,
+    /// `user:NUMBER`, `line:NAME`, `trunk:NAME` or `group:NAME`.
+    pub to: String,
+    pub transition: Option<Transition>,
+    /// Analyse the number again after the transition.
+    #[serde(default)]
+    pub reanalyse: bool,
+}
+
+/// A change of the called number: `{ kind = "delete", at = 0, len = 1 }`,
+/// `{ kind = "replace", at = 0, len = 1, with = "0086" }`,
+/// `{ kind = "insert", at = 0, with = "0" }`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Transition {
+    pub kind: TransitionKind,
+    #[serde(default)]
+    pub at: usize,
+    #[serde(default)]
+    pub len: usize,
+    #[serde(default)]
+    pub with: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TransitionKind {
+    Delete,
+    Replace,
+    Insert,
+}
+
+impl Transition {
+    pub fn to_core(&self) -> quirkgate_core::dialplan::Transition {
+        use quirkgate_core::dialplan::Transition as T;
+        match self.kind {
+            TransitionKind::Delete => T::Delete {
+                at: self.at,
+                len: self.len,
+            },
+            TransitionKind::Replace => T::Replace {
+                at: self.at,
+                len: self.len,
+                with: self.with.clone(),
+            },
+            TransitionKind::Insert => T::Insert {
+                at: self.at,
+                with: self.with.clone(),
+            },
+        }
+    }
+}
+
+/// Refuses a share of the calls from `caller` to `called`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BlacklistRule {
+    /// A caller prefix, `*`, or `anonymous`.
+    pub caller: String,
+    /// A called prefix, or `*`.
+    #[serde(default = "any")]
+    pub called: String,
+    /// Percentage of matching calls refused.
+    #[serde(default = "all")]
+    pub rate: u8,
+    /// The status refused calls get.
+    #[serde(default = "rejected")]
+    pub status: u16,
+}
+
+fn any() -> String {
+    "*".into()
+}
+
+fn all() -> u8 {
+    100
+}
+
+fn rejected() -> u16 {
+    603
 }
 
 /// An account at a provider that the gateway registers.
@@ -38,6 +140,9 @@ pub struct Line {
     /// The registration interval to ask for, in seconds.
     #[serde(default = "default_line_expires")]
     pub expires: u32,
+    /// The last transition of the called number before a call leaves on
+    /// this line ("refine called number").
+    pub refine: Option<Transition>,
 }
 
 fn default_line_expires() -> u32 {
@@ -336,6 +441,43 @@ impl Config {
                 "sip.listen: at least one listener is needed".into(),
             ));
         }
+        let line_names: std::collections::HashSet<&str> =
+            self.lines.iter().map(|l| l.name.as_str()).collect();
+        let group_names: std::collections::HashSet<&str> =
+            self.groups.iter().map(|g| g.name.as_str()).collect();
+        for route in &self.routes {
+            let target = quirkgate_core::dialplan::Target::parse(&route.to)
+                .map_err(|e| at(&format!("\"{}\"", route.to), format!("route.to: {e}")))?;
+            let known = match &target {
+                quirkgate_core::dialplan::Target::Line(n) => line_names.contains(n.as_str()),
+                quirkgate_core::dialplan::Target::Group(n) => group_names.contains(n.as_str()),
+                _ => true,
+            };
+            if !known {
+                return Err(at(
+                    &format!("\"{}\"", route.to),
+                    format!("route.to: '{}' names no such line or group", route.to),
+                ));
+            }
+        }
+        for group in &self.groups {
+            if let Some(missing) = group
+                .lines
+                .iter()
+                .find(|l| !line_names.contains(l.as_str()))
+            {
+                return Err(at(
+                    &format!("\"{missing}\""),
+                    format!("group.lines: no line named '{missing}'"),
+                ));
+            }
+        }
+        if let Some(rule) = self.blacklist.iter().find(|r| r.rate > 100) {
+            return Err(at(
+                &format!("rate = {}", rule.rate),
+                "blacklist.rate: a percentage, 0 to 100".into(),
+            ));
+        }
         let mut numbers = std::collections::HashSet::new();
         for user in &self.users {
             if !numbers.insert(&user.number) {
@@ -399,6 +541,46 @@ mod tests {
             err.message.contains("unknown transport 'sctp'"),
             "{}",
             err.message
+        );
+    }
+
+    #[test]
+    fn a_route_to_an_unknown_line_is_refused_at_its_line() {
+        let text = "[sip]\nlisten = [\"udp:127.0.0.1:0\"]\n[[route]]\nprefix = \"0\"\nto = \"line:acme\"\n";
+        let err = Config::parse(text, Path::new("c.toml")).unwrap_err();
+        assert_eq!(err.line, 5);
+        assert!(err.message.contains("no such line"), "{}", err.message);
+    }
+
+    #[test]
+    fn dial_plan_keys() {
+        let text = "[sip]\nlisten = [\"udp:127.0.0.1:0\"]\n\
+[[line]]\nname = \"acme\"\nregistrar = \"sip:127.0.0.1\"\nusername = \"u\"\npassword = \"p\"\n\
+refine = { kind = \"replace\", at = 0, len = 1, with = \"0086\" }\n\
+[[group]]\nname = \"out\"\nlines = [\"acme\"]\n\
+[[route]]\nprefix = \"9\"\nto = \"group:out\"\ntransition = { kind = \"delete\", at = 0, len = 1 }\n\
+[[blacklist]]\ncaller = \"anonymous\"\n";
+        let c = Config::parse(text, Path::new("c.toml")).unwrap();
+        assert_eq!(
+            c.routes[0]
+                .transition
+                .as_ref()
+                .unwrap()
+                .to_core()
+                .apply("9123"),
+            "123"
+        );
+        assert_eq!(
+            c.lines[0].refine.as_ref().unwrap().to_core().apply("0123"),
+            "0086123"
+        );
+        assert_eq!(
+            (
+                c.blacklist[0].called.as_str(),
+                c.blacklist[0].rate,
+                c.blacklist[0].status
+            ),
+            ("*", 100, 603)
         );
     }
 

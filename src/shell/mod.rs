@@ -102,8 +102,10 @@ pub async fn run(config: Config, on_bound: impl FnOnce(&Bound)) -> anyhow::Resul
     for (number, record) in store.load()? {
         gateway.restore_binding(clock.now(), &number, record);
     }
-    on_bound(&bound);
     gateway.start(clock.now());
+    let mut published = gateway.lines_generation();
+    status_tx.send_modify(|s| s.lines = gateway.lines());
+    on_bound(&bound);
 
     let mut router = Router {
         udp: udp_sockets,
@@ -115,7 +117,6 @@ pub async fn run(config: Config, on_bound: impl FnOnce(&Bound)) -> anyhow::Resul
     tokio::pin!(shutdown);
     // After a shutdown signal, lines get this long to unregister.
     let mut leaving: Option<Instant> = None;
-    let mut published = u64::MAX;
     loop {
         // What the admin API shows, refreshed whenever a line changed.
         if gateway.lines_generation() != published {
@@ -260,6 +261,8 @@ async fn resolve_lines(config: &Config) -> Vec<LineConfig> {
                 username: line.username.clone(),
                 password: line.password.clone(),
                 expires: line.expires,
+                number: line.number.clone(),
+                refine: line.refine.as_ref().map(crate::config::Transition::to_core),
             }),
             None => {
                 error!(line = %line.name, host = %target.host, "cannot resolve the registrar: line not registered")
@@ -277,8 +280,41 @@ async fn sleep_until(deadline: Option<Instant>) {
 }
 
 fn gateway_config(config: &Config, bound: &Bound, lines: Vec<LineConfig>) -> GatewayConfig {
+    use quirkgate_core::dialplan;
+    let routes = config
+        .routes
+        .iter()
+        .filter_map(|r| {
+            Some(dialplan::Route {
+                prefix: r.prefix.clone(),
+                // `check` already refused an unparseable target.
+                target: dialplan::Target::parse(&r.to).ok()?,
+                transition: r
+                    .transition
+                    .as_ref()
+                    .map(crate::config::Transition::to_core),
+                reanalyse: r.reanalyse,
+            })
+        })
+        .collect();
+    let blacklist = config
+        .blacklist
+        .iter()
+        .map(|b| dialplan::BlacklistRule {
+            caller: b.caller.clone(),
+            called: b.called.clone(),
+            rate: b.rate,
+            status: b.status,
+        })
+        .collect();
     GatewayConfig {
         lines,
+        groups: config
+            .groups
+            .iter()
+            .map(|g| (g.name.clone(), g.lines.clone()))
+            .collect(),
+        dialplan: dialplan::DialPlan::new(routes, blacklist),
         realm: config.sip.realm.clone(),
         digest_algorithms: config
             .sip

@@ -7,6 +7,10 @@ use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, TcpListener, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use quirkgate_core::msg::SipMessage;
 
 pub fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_quirkgate"))
@@ -219,4 +223,134 @@ pub fn http_get(addr: SocketAddr, path: &str) -> String {
     text.split_once("\r\n\r\n")
         .map(|(_, body)| body.to_string())
         .unwrap_or_default()
+}
+
+/// A baresip phone (Debian), logging its SIP (`-s`); killed when dropped.
+pub struct Phone {
+    dir: TempDir,
+    child: Child,
+}
+
+impl Drop for Phone {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One SIP message as a phone logged it (`baresip -s`).
+pub struct Logged {
+    pub sent: bool,
+    pub msg: SipMessage,
+}
+
+impl Phone {
+    /// Starts baresip as `number`, registered at the gateway, quitting after
+    /// `seconds` (which hangs up its call and unregisters).
+    pub fn start(
+        number: &str,
+        password: &str,
+        gateway_port: u16,
+        seconds: u32,
+        command: Option<&str>,
+    ) -> Phone {
+        Phone::start_on("udp", number, password, gateway_port, seconds, command)
+    }
+
+    pub fn start_on(
+        transport: &str,
+        number: &str,
+        password: &str,
+        gateway_port: u16,
+        seconds: u32,
+        command: Option<&str>,
+    ) -> Phone {
+        let dir = TempDir::new(&format!("baresip-{number}"));
+        let port = free_port_pair();
+        let d = dir.path().display();
+        std::fs::write(
+            dir.path().join("config"),
+            format!(
+                "sip_listen 127.0.0.1:{port}\nnet_interface 127.0.0.1\n\
+                 module_path /usr/lib/baresip/modules\nmodule g711.so\nmodule ausine.so\nmodule aufile.so\n\
+                 module_app account.so\nmodule_app menu.so\n\
+                 audio_player aufile,{d}/play.wav\naudio_source ausine,440\naudio_alert aufile,{d}/alert.wav\n\
+                 ausrc_srate 48000\nauplay_srate 48000\nausrc_channels 2\nauplay_channels 2\n"
+            ),
+        )
+        .unwrap();
+        std::fs::write(
+            dir.path().join("accounts"),
+            format!(
+                "<sip:{number}@127.0.0.1:{gateway_port};transport={transport}>;auth_pass={password};regint=600;answermode=auto\n"
+            ),
+        )
+        .unwrap();
+        let mut cmd = Command::new("baresip");
+        cmd.arg("-f")
+            .arg(dir.path())
+            .arg("-s")
+            .arg("-t")
+            .arg(seconds.to_string());
+        if let Some(c) = command {
+            cmd.arg("-e").arg(c);
+        }
+        let child = cmd
+            .stdin(Stdio::null())
+            .stdout(std::fs::File::create(dir.path().join("out.log")).unwrap())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("baresip is installed (scripts/test installs it)");
+        Phone { dir, child }
+    }
+
+    pub fn output(&self) -> String {
+        String::from_utf8_lossy(&std::fs::read(self.log_path()).unwrap_or_default()).into_owned()
+    }
+
+    fn log_path(&self) -> PathBuf {
+        self.dir.path().join("out.log")
+    }
+
+    /// The SIP messages in the phone's trace: blocks of `#`, a line
+    /// `UDP src -> dst` (or `TCP`), then the message.
+    pub fn sip(&self, own: &str) -> Vec<Logged> {
+        let raw = std::fs::read(self.log_path()).unwrap_or_default();
+        let text = String::from_utf8_lossy(&raw);
+        text.split("\x1b[36;1m#\n")
+            .skip(1)
+            .filter_map(|block| {
+                let (head, rest) = block.split_once('\n')?;
+                let (src, _) = head.get(4..)?.split_once(" -> ")?;
+                let msg = rest.split("\x1b[").next()?;
+                let msg = SipMessage::parse_datagram(Bytes::from(msg.to_string())).ok()?;
+                Some(Logged {
+                    sent: src == own,
+                    msg,
+                })
+            })
+            .collect()
+    }
+
+    /// Waits until the phone has logged `what`; fails with its whole log.
+    pub fn expect(&self, what: &str, seconds: u64) {
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(seconds) {
+            if self.output().contains(what) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("the phone never logged {what:?}:\n{}", self.output());
+    }
+
+    pub fn own_addr(&self) -> String {
+        let config = std::fs::read_to_string(self.dir.path().join("config")).unwrap();
+        config
+            .lines()
+            .next()
+            .unwrap()
+            .trim_start_matches("sip_listen ")
+            .to_string()
+    }
 }
