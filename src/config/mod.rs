@@ -22,6 +22,8 @@ pub struct Config {
     pub storage: StorageSection,
     #[serde(default, rename = "line")]
     pub lines: Vec<Line>,
+    #[serde(default, rename = "trunk")]
+    pub trunks: Vec<Trunk>,
     #[serde(default, rename = "group")]
     pub groups: Vec<Group>,
     #[serde(default, rename = "route")]
@@ -30,7 +32,55 @@ pub struct Config {
     pub blacklist: Vec<BlacklistRule>,
 }
 
-/// Lines used round-robin by a `group:NAME` route.
+/// An IP peer without registration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Trunk {
+    pub name: String,
+    /// `sip:host[:port][;transport=tcp]`, or `host[:port]`.
+    pub address: Registrar,
+    /// Digest credentials, for a trunk that challenges our INVITEs.
+    pub username: Option<String>,
+    pub password: Option<String>,
+    pub refine: Option<Transition>,
+    pub ping: Option<Ping>,
+}
+
+/// OPTIONS pings that tell whether a peer is up.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Ping {
+    /// Seconds between pings.
+    #[serde(default = "default_ping_interval")]
+    pub interval: u64,
+    /// Unanswered pings in a row before the peer is down.
+    #[serde(default = "default_ping_misses")]
+    pub misses: u32,
+    /// Statuses that count as up; by default every final response but
+    /// 408, 480 and 5xx.
+    #[serde(default)]
+    pub up: Vec<u16>,
+}
+
+fn default_ping_interval() -> u64 {
+    30
+}
+
+fn default_ping_misses() -> u32 {
+    3
+}
+
+impl Ping {
+    pub fn to_core(&self) -> quirkgate_core::gateway::PingConfig {
+        quirkgate_core::gateway::PingConfig {
+            interval: std::time::Duration::from_secs(self.interval.max(1)),
+            misses: self.misses.max(1),
+            up_statuses: self.up.clone(),
+        }
+    }
+}
+
+/// Lines or trunks used round-robin by a `group:NAME` route.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Group {
@@ -143,6 +193,7 @@ pub struct Line {
     /// The last transition of the called number before a call leaves on
     /// this line ("refine called number").
     pub refine: Option<Transition>,
+    pub ping: Option<Ping>,
 }
 
 fn default_line_expires() -> u32 {
@@ -441,22 +492,42 @@ impl Config {
                 "sip.listen: at least one listener is needed".into(),
             ));
         }
-        let line_names: std::collections::HashSet<&str> =
-            self.lines.iter().map(|l| l.name.as_str()).collect();
-        let group_names: std::collections::HashSet<&str> =
-            self.groups.iter().map(|g| g.name.as_str()).collect();
+        let names = |it: &mut dyn Iterator<Item = &str>| -> std::collections::HashSet<String> {
+            it.map(str::to_string).collect()
+        };
+        let lines = names(&mut self.lines.iter().map(|l| l.name.as_str()));
+        let trunks = names(&mut self.trunks.iter().map(|t| t.name.as_str()));
+        let groups = names(&mut self.groups.iter().map(|g| g.name.as_str()));
+        if let Some(t) = self
+            .trunks
+            .iter()
+            .find(|t| t.username.is_some() != t.password.is_some())
+        {
+            return Err(at(
+                &format!("\"{}\"", t.name),
+                format!(
+                    "trunk.password: trunk '{}' needs both username and password, or neither",
+                    t.name
+                ),
+            ));
+        }
         for route in &self.routes {
-            let target = quirkgate_core::dialplan::Target::parse(&route.to)
+            use quirkgate_core::dialplan::Target;
+            let target = Target::parse(&route.to)
                 .map_err(|e| at(&format!("\"{}\"", route.to), format!("route.to: {e}")))?;
             let known = match &target {
-                quirkgate_core::dialplan::Target::Line(n) => line_names.contains(n.as_str()),
-                quirkgate_core::dialplan::Target::Group(n) => group_names.contains(n.as_str()),
-                _ => true,
+                Target::Line(n) => lines.contains(n),
+                Target::Trunk(n) => trunks.contains(n),
+                Target::Group(n) => groups.contains(n),
+                Target::User(_) => true,
             };
             if !known {
                 return Err(at(
                     &format!("\"{}\"", route.to),
-                    format!("route.to: '{}' names no such line or group", route.to),
+                    format!(
+                        "route.to: '{}' names no such line, trunk or group",
+                        route.to
+                    ),
                 ));
             }
         }
@@ -464,11 +535,11 @@ impl Config {
             if let Some(missing) = group
                 .lines
                 .iter()
-                .find(|l| !line_names.contains(l.as_str()))
+                .find(|l| !lines.contains(*l) && !trunks.contains(*l))
             {
                 return Err(at(
                     &format!("\"{missing}\""),
-                    format!("group.lines: no line named '{missing}'"),
+                    format!("group.lines: no line or trunk named '{missing}'"),
                 ));
             }
         }

@@ -14,7 +14,9 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use bytes::Bytes;
 use quirkgate_core::auth::Algorithm;
-use quirkgate_core::gateway::{Event, Gateway, GatewayConfig, LineConfig, LocalUser, NatMode};
+use quirkgate_core::gateway::{
+    Event, Gateway, GatewayConfig, LineConfig, LocalUser, NatMode, TrunkConfig,
+};
 use quirkgate_core::time::Time;
 use quirkgate_core::transport::{ConnId, Flow, Transport};
 use tokio::net::{TcpListener, UdpSocket};
@@ -22,7 +24,7 @@ use tokio::sync::mpsc;
 use tokio::sync::watch;
 use tracing::{debug, error, info, warn};
 
-use crate::config::{Config, DigestAlgorithm, Listen, NatSetting, TransportKind};
+use crate::config::{Config, DigestAlgorithm, Listen, NatSetting, Registrar, TransportKind};
 use crate::store::Store;
 
 /// What `run` bound, for the start-up banner and for tests that bind port 0.
@@ -95,7 +97,8 @@ pub async fn run(config: Config, on_bound: impl FnOnce(&Bound)) -> anyhow::Resul
     };
     let mut store = Store::open(&config.storage.database)?;
     let lines = resolve_lines(&config).await;
-    let mut gateway = Gateway::new(gateway_config(&config, &bound, lines), seed()?);
+    let trunks = resolve_trunks(&config).await;
+    let mut gateway = Gateway::new(gateway_config(&config, &bound, lines, trunks), seed()?);
     let (status_tx, status_rx) = watch::channel(admin::Status::default());
     tasks.spawn(admin::serve(admin, status_rx));
     let clock = Clock(Instant::now());
@@ -241,35 +244,66 @@ impl Router {
     }
 }
 
-/// Resolves each line's registrar with the system resolver. A line whose
-/// registrar does not resolve is left out, loudly.
+/// Resolves a peer's host with the system resolver (RFC 3263 DNS comes
+/// later); a peer that does not resolve is left out, loudly.
+async fn resolve(kind: &str, name: &str, target: &Registrar) -> Option<(Transport, SocketAddr)> {
+    let transport = match target.transport {
+        TransportKind::Udp => Transport::Udp,
+        TransportKind::Tcp => Transport::Tcp,
+    };
+    let resolved = tokio::net::lookup_host((target.host.as_str(), target.port)).await;
+    match resolved.ok().and_then(|mut addrs| addrs.next()) {
+        Some(addr) => Some((transport, addr)),
+        None => {
+            error!(%kind, %name, host = %target.host, "cannot resolve the peer's host: not used");
+            None
+        }
+    }
+}
+
 async fn resolve_lines(config: &Config) -> Vec<LineConfig> {
     let mut lines = Vec::new();
     for line in &config.lines {
-        let target = &line.registrar;
-        let transport = match target.transport {
-            TransportKind::Udp => Transport::Udp,
-            TransportKind::Tcp => Transport::Tcp,
+        let Some((transport, registrar)) = resolve("line", &line.name, &line.registrar).await
+        else {
+            continue;
         };
-        let resolved = tokio::net::lookup_host((target.host.as_str(), target.port)).await;
-        match resolved.ok().and_then(|mut addrs| addrs.next()) {
-            Some(registrar) => lines.push(LineConfig {
-                name: line.name.clone(),
-                transport,
-                registrar,
-                domain: target.domain(),
-                username: line.username.clone(),
-                password: line.password.clone(),
-                expires: line.expires,
-                number: line.number.clone(),
-                refine: line.refine.as_ref().map(crate::config::Transition::to_core),
-            }),
-            None => {
-                error!(line = %line.name, host = %target.host, "cannot resolve the registrar: line not registered")
-            }
-        }
+        lines.push(LineConfig {
+            name: line.name.clone(),
+            transport,
+            registrar,
+            domain: line.registrar.domain(),
+            username: line.username.clone(),
+            password: line.password.clone(),
+            expires: line.expires,
+            number: line.number.clone(),
+            refine: line.refine.as_ref().map(crate::config::Transition::to_core),
+            ping: line.ping.as_ref().map(crate::config::Ping::to_core),
+        });
     }
     lines
+}
+
+async fn resolve_trunks(config: &Config) -> Vec<TrunkConfig> {
+    let mut trunks = Vec::new();
+    for trunk in &config.trunks {
+        let Some((transport, address)) = resolve("trunk", &trunk.name, &trunk.address).await else {
+            continue;
+        };
+        trunks.push(TrunkConfig {
+            name: trunk.name.clone(),
+            transport,
+            address,
+            domain: trunk.address.domain(),
+            credentials: trunk.username.clone().zip(trunk.password.clone()),
+            refine: trunk
+                .refine
+                .as_ref()
+                .map(crate::config::Transition::to_core),
+            ping: trunk.ping.as_ref().map(crate::config::Ping::to_core),
+        });
+    }
+    trunks
 }
 
 async fn sleep_until(deadline: Option<Instant>) {
@@ -279,7 +313,12 @@ async fn sleep_until(deadline: Option<Instant>) {
     }
 }
 
-fn gateway_config(config: &Config, bound: &Bound, lines: Vec<LineConfig>) -> GatewayConfig {
+fn gateway_config(
+    config: &Config,
+    bound: &Bound,
+    lines: Vec<LineConfig>,
+    trunks: Vec<TrunkConfig>,
+) -> GatewayConfig {
     use quirkgate_core::dialplan;
     let routes = config
         .routes
@@ -309,6 +348,7 @@ fn gateway_config(config: &Config, bound: &Bound, lines: Vec<LineConfig>) -> Gat
         .collect();
     GatewayConfig {
         lines,
+        trunks,
         groups: config
             .groups
             .iter()

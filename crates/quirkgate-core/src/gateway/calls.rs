@@ -341,9 +341,10 @@ impl Gateway {
             .unwrap_or_default();
         // At a provider we are its account; towards our own phones, the
         // caller's number at our address.
-        let (from_user, domain) = match &destination.account {
-            Some(a) => (a.username.clone(), a.domain.clone()),
-            None => {
+        let (from_user, domain) = match (&destination.account, &destination.domain) {
+            (Some(a), _) => (a.username.clone(), a.domain.clone()),
+            (None, Some(domain)) => (call.caller_number.clone(), domain.clone()),
+            (None, None) => {
                 let ip = flow.local.ip();
                 let host = if ip.is_ipv6() {
                     format!("[{ip}]")
@@ -758,6 +759,7 @@ impl Gateway {
                     target,
                     flow,
                     account: None,
+                    domain: None,
                     number,
                 },
             );

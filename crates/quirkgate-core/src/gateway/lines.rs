@@ -34,6 +34,7 @@ pub struct LineConfig {
     /// The last transition of the called number before a call leaves on
     /// this line ("refine called number").
     pub refine: Option<Transition>,
+    pub ping: Option<super::peers::PingConfig>,
 }
 
 /// The identity we present at a provider, and how we prove it.
@@ -154,11 +155,13 @@ impl Gateway {
         }
     }
 
-    /// Registers every line (called once the shell is up).
+    /// Registers every line and starts the peers' pings (called once the
+    /// shell is up).
     pub fn start(&mut self, now: Time) {
         for i in 0..self.lines.lines.len() {
             self.send_register(now, i, None);
         }
+        self.start_pings(now);
     }
 
     /// Unregisters every registered line (RFC 3261 §10.2.2).
@@ -200,6 +203,15 @@ impl Gateway {
             password: c.password.clone(),
         };
         Some((number, line.flow, account))
+    }
+
+    pub(super) fn line_index(&self, name: &str) -> Option<usize> {
+        self.lines.lines.iter().position(|l| l.config.name == name)
+    }
+
+    pub(super) fn line_flow_and_domain(&self, i: usize) -> Option<(Flow, String)> {
+        let line = self.lines.lines.get(i)?;
+        Some((line.flow, line.config.domain.clone()))
     }
 
     /// The line whose provider sent a request from `source`.

@@ -5,6 +5,7 @@
 mod calls;
 mod dialog;
 mod lines;
+mod peers;
 mod registrar;
 mod routing;
 #[cfg(test)]
@@ -29,6 +30,7 @@ use crate::transport::{ConnId, Flow, Transmit, Transport};
 use crate::txn::{TransactionLayer, TxEvent, TxId};
 
 pub use lines::{LineConfig, LineState, LineStatus};
+pub use peers::{PingConfig, TrunkConfig};
 pub use registrar::BindingRecord;
 
 /// The methods the gateway handles; OPTIONS advertises them.
@@ -80,6 +82,8 @@ pub struct GatewayConfig {
     pub listeners: Vec<(Transport, SocketAddr)>,
     /// Accounts at providers to register.
     pub lines: Vec<LineConfig>,
+    /// IP peers without registration.
+    pub trunks: Vec<TrunkConfig>,
     /// Line groups, used round-robin by `group:` routes.
     pub groups: HashMap<String, Vec<String>>,
     pub dialplan: DialPlan,
@@ -97,6 +101,7 @@ impl Default for GatewayConfig {
             default_expires: 3600,
             listeners: Vec::new(),
             lines: Vec::new(),
+            trunks: Vec::new(),
             groups: HashMap::new(),
             dialplan: DialPlan::default(),
         }
@@ -122,6 +127,8 @@ enum GwTimer {
     Retransmit1xx(calls::CallKey),
     /// Refresh or retry the registration of a line.
     Line(usize),
+    /// Ping a peer with OPTIONS.
+    Ping(peers::PeerRef),
 }
 
 pub struct Gateway {
@@ -132,6 +139,7 @@ pub struct Gateway {
     registrar: registrar::Registrar,
     calls: calls::Calls,
     lines: lines::Lines,
+    peers: peers::Peers,
     /// The dial plan, with its blacklist counters.
     dialplan: DialPlan,
     /// The next member of each line group.
@@ -156,13 +164,22 @@ impl Gateway {
             registrar: registrar::Registrar::default(),
             calls: calls::Calls::default(),
             lines: lines::Lines::default(),
+            peers: peers::Peers::default(),
             dialplan: config.dialplan.clone(),
             group_turns: HashMap::new(),
             timers: TimerTable::default(),
             events: VecDeque::new(),
             config,
         };
+        let line_pings = lines
+            .iter()
+            .enumerate()
+            .filter_map(|(i, l)| l.ping.clone().map(|p| (i, p)))
+            .collect();
         gateway.add_lines(lines);
+        gateway.set_line_pings(line_pings);
+        let trunks = gateway.config.trunks.clone();
+        gateway.add_trunks(trunks);
         gateway
     }
 
@@ -210,6 +227,7 @@ impl Gateway {
                 GwTimer::Retransmit2xx(call) => self.retransmit_2xx(now, call),
                 GwTimer::Retransmit1xx(call) => self.retransmit_1xx(now, call),
                 GwTimer::Line(i) => self.on_line_timer(now, i),
+                GwTimer::Ping(peer) => self.on_ping_timer(now, peer),
             }
         }
         self.drain(now);
@@ -264,13 +282,13 @@ impl Gateway {
                 TxEvent::Ack { msg, flow } => self.on_ack(now, msg, flow),
                 TxEvent::Cancelled { invite, .. } => self.on_cancelled(now, invite),
                 TxEvent::Response { tx, msg } => {
-                    if !self.on_line_response(now, tx, &msg) {
+                    if !self.on_line_response(now, tx, &msg) && !self.on_ping_response(tx, &msg) {
                         self.on_response(now, tx, msg);
                     }
                 }
                 TxEvent::Stray2xx { msg, flow } => self.on_stray_2xx(now, msg, flow),
                 TxEvent::Timeout { tx } => {
-                    if !self.on_line_timeout(now, tx) {
+                    if !self.on_line_timeout(now, tx) && !self.on_ping_timeout(tx) {
                         self.on_client_timeout(now, tx);
                     }
                 }

@@ -5,6 +5,7 @@
 use bytes::Bytes;
 
 use super::lines::Account;
+use super::peers::PeerRef;
 use super::{uri_number, Gateway};
 use crate::dialplan::Target;
 use crate::msg::{HeaderName, SipMessage};
@@ -19,6 +20,9 @@ pub(super) struct Destination {
     pub target: Bytes,
     pub flow: Flow,
     pub account: Option<Account>,
+    /// Without an account, the host we address (a trunk's); our own
+    /// address when `None`.
+    pub domain: Option<String>,
     /// The called number as this destination must see it.
     pub number: String,
 }
@@ -67,11 +71,12 @@ impl Gateway {
             .and_then(uri_number)
             .ok_or(NoCall::Answer(404, "Not Found"))?;
 
-        // A provider calling in on one of our lines: trusted by its address,
-        // and it may only reach the office's own phones.
-        if let Some(line) = self.line_from(flow.remote).cloned() {
-            let called = match &line.number {
-                Some(did) if dialled == line.username => did.clone(),
+        // A provider calling in on one of our lines or trunks: trusted by
+        // its address, and it may only reach the office's own phones.
+        let from_line = self.line_from(flow.remote).cloned();
+        if from_line.is_some() || self.trunk_from(flow.remote).is_some() {
+            let called = match &from_line {
+                Some(line) if dialled == line.username => line.number.clone().unwrap_or(dialled),
                 _ => dialled,
             };
             if let Some(status) = self
@@ -120,7 +125,7 @@ impl Gateway {
             .dialplan
             .route(&dialled)
             .ok_or(NoCall::Answer(404, "Not Found"))?;
-        let line = match decision.target {
+        let peer = match decision.target {
             Target::User(n) => {
                 let user = self
                     .user(&n)
@@ -128,31 +133,41 @@ impl Gateway {
                     .ok_or(NoCall::Answer(404, "Not Found"))?;
                 return self.to_local_user(now, &user, caller, caller_display);
             }
-            Target::Line(name) => name,
-            Target::Group(name) => self
-                .next_in_group(&name)
-                .ok_or(NoCall::Answer(503, "Service Unavailable"))?,
-            Target::Trunk(_) => {
-                return Err(NoCall::Answer(
-                    503,
-                    "Service Unavailable: trunks are not supported yet",
-                ))
-            }
+            Target::Line(name) => self.line_index(&name).map(PeerRef::Line),
+            Target::Trunk(name) => self.trunk_index(&name).map(PeerRef::Trunk),
+            Target::Group(name) => self.next_in_group(&name),
         };
-        let (number, flow, account) = self
-            .line_destination(&line, &decision.number)
+        let peer = peer
+            .filter(|&p| self.peer_usable(p))
             .ok_or(NoCall::Answer(503, "Service Unavailable"))?;
-        let target = Bytes::from(format!("sip:{number}@{}", account.domain));
+        let destination = self
+            .peer_destination(peer, &decision.number)
+            .ok_or(NoCall::Answer(503, "Service Unavailable"))?;
         Ok(CallPlan {
             caller_number: caller,
             caller_display,
-            callee_number: number.clone(),
-            destinations: vec![Destination {
-                target,
-                flow,
-                account: Some(account),
-                number,
-            }],
+            callee_number: destination.number.clone(),
+            destinations: vec![destination],
+        })
+    }
+
+    /// A call to `number` over a line or trunk.
+    fn peer_destination(&self, peer: PeerRef, number: &str) -> Option<Destination> {
+        let (number, flow, account, domain) = match peer {
+            PeerRef::Line(i) => {
+                let name = self.lines().get(i)?.name.clone();
+                let (number, flow, account) = self.line_destination(&name, number)?;
+                let domain = account.domain.clone();
+                (number, flow, Some(account), domain)
+            }
+            PeerRef::Trunk(i) => self.trunk_destination(i, number)?,
+        };
+        Some(Destination {
+            target: Bytes::from(format!("sip:{number}@{domain}")),
+            flow,
+            account,
+            domain: Some(domain),
+            number,
         })
     }
 
@@ -170,6 +185,7 @@ impl Gateway {
                 target,
                 flow,
                 account: None,
+                domain: None,
                 number: user.number.clone(),
             })
             .collect();
@@ -184,16 +200,26 @@ impl Gateway {
         })
     }
 
-    /// The next line of a group, round-robin.
-    fn next_in_group(&mut self, group: &str) -> Option<String> {
-        let members = self.config.groups.get(group)?;
-        if members.is_empty() {
-            return None;
-        }
-        let turn = self.group_turns.entry(group.to_string()).or_insert(0);
-        let line = members[*turn % members.len()].clone();
-        *turn += 1;
-        Some(line)
+    /// The next usable member of a group, round-robin: a member that is
+    /// down (or a line whose registration failed) is skipped.
+    fn next_in_group(&mut self, group: &str) -> Option<PeerRef> {
+        let members: Vec<PeerRef> = self
+            .config
+            .groups
+            .get(group)?
+            .iter()
+            .filter_map(|name| {
+                self.line_index(name)
+                    .map(PeerRef::Line)
+                    .or_else(|| self.trunk_index(name).map(PeerRef::Trunk))
+            })
+            .collect();
+        let start = *self.group_turns.get(group).unwrap_or(&0);
+        let pick = (0..members.len())
+            .map(|k| (start + k) % members.len())
+            .find(|&k| self.peer_usable(members[k]))?;
+        self.group_turns.insert(group.to_string(), pick + 1);
+        Some(members[pick])
     }
 
     pub(super) fn refuse_call(&mut self, now: Time, tx: TxId, msg: &SipMessage, why: NoCall) {

@@ -40,6 +40,8 @@ struct Harness {
     now: Time,
     /// Everything the gateway sent, oldest first, not yet looked at.
     out: Vec<(SocketAddr, SipMessage)>,
+    /// Calls dialled so far: each gets its own Call-ID and branches.
+    dialled: u32,
 }
 
 fn user(p: &Phone, multi_device: bool) -> LocalUser {
@@ -70,6 +72,7 @@ impl Harness {
             gw: Gateway::new(config, [9; 32]),
             now: Time::from_micros(1_000_000),
             out: Vec::new(),
+            dialled: 0,
         }
     }
 
@@ -178,12 +181,18 @@ Call-ID: reg-{port}\nCSeq: {cseq} REGISTER\nContact: <sip:{n}@{addr}>\nExpires: 
 
     /// Dials with `extra` header lines in the INVITE.
     fn dial_with(&mut self, from: &Phone, number: &str, extra: &str) -> String {
+        self.dialled += 1;
+        // The first call is `call-a`; later ones are told apart.
+        let call = match self.dialled {
+            1 => String::new(),
+            n => n.to_string(),
+        };
         let invite = |auth: &str, cseq: u32| {
             format!(
                 "INVITE sip:{number}@127.0.0.1 SIP/2.0\n\
-Via: SIP/2.0/UDP {addr};branch=z9hG4bKinv{cseq};rport\n\
+Via: SIP/2.0/UDP {addr};branch=z9hG4bKinv{call}{cseq};rport\n\
 From: \"Alice\" <sip:{n}@127.0.0.1>;tag=caller\nTo: <sip:{number}@127.0.0.1>\n\
-Call-ID: call-a\nCSeq: {cseq} INVITE\nContact: <sip:{n}@{addr}>\nMax-Forwards: 70\n\
+Call-ID: call-a{call}\nCSeq: {cseq} INVITE\nContact: <sip:{n}@{addr}>\nMax-Forwards: 70\n\
 X-Office-Note: kept as is\n{extra}{auth}Content-Type: application/sdp\nContent-Length: 10\n\nv=0\r\ns=a\r\n",
                 addr = from.addr,
                 n = from.number
@@ -901,6 +910,7 @@ fn acme_line(name: &str, refine: Option<Transition>) -> LineConfig {
         expires: 600,
         number: Some("+4930123456".into()),
         refine,
+        ping: None,
     }
 }
 
@@ -1320,4 +1330,130 @@ fn anonymous_callers_are_blocked() {
         h.last(ALICE.addr, "INVITE").call_id().is_some(),
         "a caller with a number gets through"
     );
+}
+
+// ---- trunks and peer health --------------------------------------------------
+
+fn trunk(name: &str, address: &str, ping: bool) -> TrunkConfig {
+    TrunkConfig {
+        name: name.into(),
+        transport: Transport::Udp,
+        address: address.parse().unwrap(),
+        domain: "gw.pstn.example".into(),
+        credentials: None,
+        refine: None,
+        ping: ping.then(|| PingConfig {
+            interval: Duration::from_secs(5),
+            misses: 2,
+            up_statuses: vec![],
+        }),
+    }
+}
+
+const TRUNK_A: &str = "198.51.100.60:5060";
+const TRUNK_B: &str = "198.51.100.61:5060";
+
+fn pstn_office(trunks: Vec<TrunkConfig>, target: &str) -> Harness {
+    let mut h = line_harness_with(GatewayConfig {
+        users: vec![user(&ALICE, false)],
+        trunks,
+        groups: [("pstn".to_string(), vec!["a".to_string(), "b".to_string()])].into(),
+        dialplan: DialPlan::new(vec![route("00", target, None, false)], vec![]),
+        ..GatewayConfig::default()
+    });
+    h.register(&ALICE);
+    h
+}
+
+/// Answers every pending OPTIONS to `peer` with 200.
+fn answer_pings(h: &mut Harness, peer: SocketAddr) {
+    for ping in h
+        .take(peer)
+        .into_iter()
+        .filter(|m| first_line(m).starts_with("OPTIONS"))
+    {
+        h.send_bytes(
+            peer,
+            crate::msg::build::response(&ping, 200, "OK", Some("p")).finish(b""),
+        );
+    }
+}
+
+#[test]
+fn outgoing_call_through_a_trunk() {
+    let mut h = pstn_office(vec![trunk("a", TRUNK_A, false)], "trunk:a");
+    h.dial(&ALICE, "0049301234");
+    let invite = h.last(TRUNK_A.parse().unwrap(), "INVITE");
+    assert_eq!(
+        invite.request_uri(),
+        Some(&b"sip:0049301234@gw.pstn.example"[..])
+    );
+    assert!(invite
+        .from_header()
+        .unwrap()
+        .unwrap()
+        .uri
+        .starts_with(b"sip:100@gw.pstn.example"));
+}
+
+#[test]
+fn an_unreachable_trunk_is_skipped_after_its_pings_fail() {
+    let (a, b): (SocketAddr, SocketAddr) = (TRUNK_A.parse().unwrap(), TRUNK_B.parse().unwrap());
+    let mut h = pstn_office(
+        vec![trunk("a", TRUNK_A, true), trunk("b", TRUNK_B, true)],
+        "group:pstn",
+    );
+    // b answers its pings, a never does: after two misses a is down.
+    for _ in 0..3 {
+        answer_pings(&mut h, b);
+        h.advance(Duration::from_secs(5));
+    }
+    answer_pings(&mut h, b);
+    h.take(a);
+    for _ in 0..2 {
+        h.dial(&ALICE, "0049301234");
+        assert!(
+            h.take(a)
+                .iter()
+                .all(|m| !first_line(m).starts_with("INVITE")),
+            "the down trunk is skipped"
+        );
+        assert!(!h.take(b).is_empty(), "the call went to b");
+    }
+    // a answers again: back in the rotation.
+    h.advance(Duration::from_secs(5));
+    answer_pings(&mut h, a);
+    answer_pings(&mut h, b);
+    let mut to_a = 0;
+    for _ in 0..2 {
+        h.dial(&ALICE, "0049301234");
+        to_a += h
+            .take(a)
+            .iter()
+            .filter(|m| first_line(m).starts_with("INVITE"))
+            .count();
+        h.take(b);
+    }
+    assert!(to_a >= 1, "round-robin uses a again");
+}
+
+#[test]
+fn a_trunk_is_recognised_by_its_address_when_it_calls_in() {
+    let mut h = pstn_office(vec![trunk("a", TRUNK_A, false)], "trunk:a");
+    let text = "INVITE sip:100@127.0.0.1 SIP/2.0\nVia: SIP/2.0/UDP 198.51.100.60:5099;branch=z9hG4bKtr1\nFrom: <sip:+4989555@gw.pstn.example>;tag=tr\n\
+To: <sip:100@127.0.0.1>\nCall-ID: tr-1\nCSeq: 1 INVITE\nContact: <sip:pstn@198.51.100.60:5099>\nContent-Length: 0\n\n";
+    let from: SocketAddr = "198.51.100.60:5099".parse().unwrap();
+    h.send(from, text);
+    assert_eq!(
+        h.lines_to(from),
+        ["SIP/2.0 100 Trying"],
+        "no challenge for the trunk"
+    );
+    assert!(h
+        .last(ALICE.addr, "INVITE")
+        .from_header()
+        .unwrap()
+        .unwrap()
+        .uri
+        .starts_with(b"sip:+4989555@"));
 }
