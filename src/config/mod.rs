@@ -30,6 +30,18 @@ pub struct Config {
     pub routes: Vec<Route>,
     #[serde(default)]
     pub blacklist: Vec<BlacklistRule>,
+    #[serde(default)]
+    pub calls: CallsSection,
+}
+
+/// Limits on calls that need no quirk.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CallsSection {
+    /// Calls in progress at once, at most; more are refused with 503.
+    pub max_calls: Option<usize>,
+    /// Seconds before an unanswered call is cancelled (the caller hears 480).
+    pub no_answer_timeout: Option<u64>,
 }
 
 /// An IP peer without registration.

@@ -349,6 +349,8 @@ fn gateway_config(
     GatewayConfig {
         lines,
         trunks,
+        max_calls: config.calls.max_calls,
+        no_answer_timeout: config.calls.no_answer_timeout.map(Duration::from_secs),
         groups: config
             .groups
             .iter()

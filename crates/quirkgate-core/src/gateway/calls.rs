@@ -218,6 +218,26 @@ impl Gateway {
     }
 
     pub(super) fn on_invite(&mut self, now: Time, tx: TxId, msg: SipMessage, flow: Flow) {
+        if self
+            .config
+            .max_calls
+            .is_some_and(|max| self.calls.len() >= max)
+        {
+            tracing::warn!(
+                calls = self.calls.len(),
+                "refusing a call: the gateway's call limit is reached"
+            );
+            return self.reply(
+                now,
+                tx,
+                &msg,
+                503,
+                "Service Unavailable: call limit reached",
+                |w| {
+                    w.header(b"Retry-After", b"5");
+                },
+            );
+        }
         let plan = match self.plan_call(now, &msg, flow) {
             Ok(plan) => plan,
             Err(why) => return self.refuse_call(now, tx, &msg, why),
@@ -265,6 +285,34 @@ impl Gateway {
         );
         for destination in plan.destinations {
             self.start_fork(now, key, destination);
+        }
+        if let Some(wait) = self.config.no_answer_timeout {
+            self.timers.set(GwTimer::NoAnswer(key), now + wait);
+        }
+    }
+
+    /// Nobody answered in time: cancel every fork, the caller hears 480.
+    pub(super) fn on_no_answer(&mut self, now: Time, key: CallKey) {
+        let Some(call) = self.calls.calls.get_mut(&key) else {
+            return;
+        };
+        if call.winner.is_some() || call.cancelled {
+            return;
+        }
+        let _span = tracing::info_span!("call", id = key.0).entered();
+        tracing::info!("no answer in time: cancelling");
+        call.cancelled = true;
+        let answer = response(
+            &call.a_invite,
+            480,
+            "Temporarily Unavailable: No Answer",
+            Some(&call.a.local_tag),
+        )
+        .finish(b"");
+        let (a_tx, forks) = (call.a_tx, call.forks.len());
+        self.txn.respond(now, a_tx, answer);
+        for i in 0..forks {
+            self.cancel_fork(now, key, i);
         }
     }
 
@@ -1112,6 +1160,7 @@ impl Gateway {
     }
 
     fn end_call(&mut self, key: CallKey) {
+        self.timers.cancel(GwTimer::NoAnswer(key));
         self.timers.cancel(GwTimer::Retransmit2xx(key));
         self.timers.cancel(GwTimer::Retransmit1xx(key));
         self.calls.remove(key);

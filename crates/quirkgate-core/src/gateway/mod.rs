@@ -84,6 +84,10 @@ pub struct GatewayConfig {
     pub lines: Vec<LineConfig>,
     /// IP peers without registration.
     pub trunks: Vec<TrunkConfig>,
+    /// Calls in progress at once, at most; more get 503.
+    pub max_calls: Option<usize>,
+    /// An unanswered call is cancelled after this long; the caller hears 480.
+    pub no_answer_timeout: Option<Duration>,
     /// Line groups, used round-robin by `group:` routes.
     pub groups: HashMap<String, Vec<String>>,
     pub dialplan: DialPlan,
@@ -102,6 +106,8 @@ impl Default for GatewayConfig {
             listeners: Vec::new(),
             lines: Vec::new(),
             trunks: Vec::new(),
+            max_calls: None,
+            no_answer_timeout: None,
             groups: HashMap::new(),
             dialplan: DialPlan::default(),
         }
@@ -129,6 +135,8 @@ enum GwTimer {
     Line(usize),
     /// Ping a peer with OPTIONS.
     Ping(peers::PeerRef),
+    /// Give up on a call nobody answers.
+    NoAnswer(calls::CallKey),
 }
 
 pub struct Gateway {
@@ -228,6 +236,7 @@ impl Gateway {
                 GwTimer::Retransmit1xx(call) => self.retransmit_1xx(now, call),
                 GwTimer::Line(i) => self.on_line_timer(now, i),
                 GwTimer::Ping(peer) => self.on_ping_timer(now, peer),
+                GwTimer::NoAnswer(call) => self.on_no_answer(now, call),
             }
         }
         self.drain(now);

@@ -1457,3 +1457,43 @@ To: <sip:100@127.0.0.1>\nCall-ID: tr-1\nCSeq: 1 INVITE\nContact: <sip:pstn@198.5
         .uri
         .starts_with(b"sip:+4989555@"));
 }
+
+// ---- call limits -------------------------------------------------------------
+
+#[test]
+fn the_global_call_limit_refuses_with_503_and_retry_after() {
+    let mut h = Harness::with(GatewayConfig {
+        users: vec![user(&ALICE, false), user(&BOB, true)],
+        max_calls: Some(1),
+        ..GatewayConfig::default()
+    });
+    let _ = ring_bob(&mut h);
+    // Refused before any challenge: an overloaded gateway spends nothing.
+    h.send(ALICE.addr, &format!("INVITE sip:101@127.0.0.1 SIP/2.0\nVia: SIP/2.0/UDP {a};branch=z9hG4bKlim\nFrom: <sip:100@127.0.0.1>;tag=l\nTo: <sip:101@127.0.0.1>\nCall-ID: lim\nCSeq: 1 INVITE\nContact: <sip:100@{a}>\nContent-Length: 0\n\n", a = ALICE.addr));
+    let refused = h.last(ALICE.addr, "SIP/2.0 503");
+    assert_eq!(refused.other_header("Retry-After"), Some(&b"5"[..]));
+    assert!(
+        h.lines_to(BOB.addr).is_empty(),
+        "the second call never reaches the callee"
+    );
+}
+
+#[test]
+fn an_unanswered_call_is_cancelled_after_the_no_answer_timeout() {
+    let mut h = Harness::with(GatewayConfig {
+        users: vec![user(&ALICE, false), user(&BOB, true)],
+        no_answer_timeout: Some(Duration::from_secs(20)),
+        ..GatewayConfig::default()
+    });
+    let invite = ring_bob(&mut h);
+    h.advance(Duration::from_secs(19));
+    assert!(h.take(BOB.addr).is_empty());
+    h.advance(Duration::from_secs(2));
+    assert!(h
+        .lines_to(ALICE.addr)
+        .contains(&"SIP/2.0 480 Temporarily Unavailable: No Answer".to_string()));
+    let cancel = h.last(BOB.addr, "CANCEL");
+    h.send(BOB.addr, &answer(&cancel, 200, "bobtag", BOB.addr, "", ""));
+    h.send(BOB.addr, &answer(&invite, 487, "bobtag", BOB.addr, "", ""));
+    assert_eq!(h.gw.call_count(), 0);
+}
