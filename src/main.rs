@@ -24,7 +24,12 @@ enum Command {
         log: String,
     },
     /// Check a configuration file and report every error with its line.
-    Check { file: PathBuf },
+    Check {
+        file: PathBuf,
+        /// Also print what each line and trunk will really use.
+        #[arg(long)]
+        effective: bool,
+    },
     /// Judge files that each hold one raw SIP message.
     Lint {
         #[arg(required = true)]
@@ -41,9 +46,12 @@ enum Command {
 fn main() -> ExitCode {
     match Cli::parse().command {
         Command::Run { config, log } => run(config, &log),
-        Command::Check { file } => match Config::load(&file) {
-            Ok(_) => {
+        Command::Check { file, effective } => match Config::load(&file) {
+            Ok(config) => {
                 println!("{}: ok", file.display());
+                if effective {
+                    print!("\n{}", config.effective());
+                }
                 ExitCode::SUCCESS
             }
             Err(e) => {

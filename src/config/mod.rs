@@ -5,12 +5,13 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+use schemars::JsonSchema;
 use serde::Deserialize;
 
 /// The configuration `quirkgate run` uses without `--config`.
 pub const EMBEDDED_DEFAULT: &str = include_str!("default.toml");
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     pub sip: SipSection,
@@ -35,7 +36,7 @@ pub struct Config {
 }
 
 /// Limits on calls that need no quirk.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CallsSection {
     /// Calls in progress at once, at most; more are refused with 503.
@@ -45,11 +46,12 @@ pub struct CallsSection {
 }
 
 /// An IP peer without registration.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Trunk {
     pub name: String,
     /// `sip:host[:port][;transport=tcp]`, or `host[:port]`.
+    #[schemars(with = "String")]
     pub address: Registrar,
     /// Digest credentials, for a trunk that challenges our INVITEs.
     pub username: Option<String>,
@@ -59,7 +61,7 @@ pub struct Trunk {
 }
 
 /// OPTIONS pings that tell whether a peer is up.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Ping {
     /// Seconds between pings.
@@ -93,7 +95,7 @@ impl Ping {
 }
 
 /// Lines or trunks used round-robin by a `group:NAME` route.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Group {
     pub name: String,
@@ -102,7 +104,7 @@ pub struct Group {
 
 /// A dial plan entry: the longest matching prefix of the called number
 /// picks the target.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Route {
     /// Digits the called number starts with; `""` matches every number.
@@ -118,7 +120,7 @@ pub struct Route {
 /// A change of the called number: `{ kind = "delete", at = 0, len = 1 }`,
 /// `{ kind = "replace", at = 0, len = 1, with = "0086" }`,
 /// `{ kind = "insert", at = 0, with = "0" }`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Transition {
     pub kind: TransitionKind,
@@ -130,7 +132,7 @@ pub struct Transition {
     pub with: String,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum TransitionKind {
     Delete,
@@ -160,7 +162,7 @@ impl Transition {
 }
 
 /// Refuses a share of the calls from `caller` to `called`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BlacklistRule {
     /// A caller prefix, `*`, or `anonymous`.
@@ -189,11 +191,12 @@ fn rejected() -> u16 {
 }
 
 /// An account at a provider that the gateway registers.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Line {
     pub name: String,
     /// `sip:host[:port][;transport=tcp]`, or `host[:port]`.
+    #[schemars(with = "String")]
     pub registrar: Registrar,
     pub username: String,
     pub password: String,
@@ -287,10 +290,11 @@ impl<'de> Deserialize<'de> for Registrar {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StorageSection {
     /// SQLite file holding registrations across restarts.
+    #[schemars(with = "String")]
     pub database: PathBuf,
 }
 
@@ -302,9 +306,10 @@ impl Default for StorageSection {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SipSection {
+    #[schemars(with = "Vec<String>")]
     pub listen: Vec<Listen>,
     /// Largest message accepted on a stream transport, in bytes.
     #[serde(default = "default_max_message_size")]
@@ -318,7 +323,7 @@ pub struct SipSection {
 }
 
 /// `"MD5"` or `"SHA-256"` (RFC 8760).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
 pub enum DigestAlgorithm {
     #[serde(rename = "MD5")]
     Md5,
@@ -338,9 +343,10 @@ fn default_max_message_size() -> usize {
     quirkgate_core::msg::DEFAULT_MAX_MESSAGE_SIZE
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AdminSection {
+    #[schemars(with = "String")]
     pub listen: SocketAddr,
 }
 
@@ -352,13 +358,14 @@ impl Default for AdminSection {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct User {
     pub number: String,
     pub password: Option<String>,
     /// Source addresses trusted without REGISTER or digest.
     #[serde(default)]
+    #[schemars(with = "Vec<String>")]
     pub allow_ips: Vec<std::net::IpAddr>,
     pub contact: Option<String>,
     #[serde(default)]
@@ -370,7 +377,7 @@ pub struct User {
     pub nat: NatSetting,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum NatSetting {
     #[default]
@@ -590,6 +597,141 @@ fn line_column(text: &str, offset: usize) -> (usize, usize) {
     (line, column)
 }
 
+impl Config {
+    /// What each line and trunk will really use, defaults filled in, as
+    /// TOML a support engineer can read and paste back.
+    pub fn effective(&self) -> String {
+        use std::fmt::Write;
+        let mut out = String::new();
+        let transition = |t: &Option<Transition>| match t {
+            None => "none".to_string(),
+            Some(t) => format!(
+                "{{ kind = \"{}\", at = {}, len = {}, with = \"{}\" }}",
+                format!("{:?}", t.kind).to_lowercase(),
+                t.at,
+                t.len,
+                t.with
+            ),
+        };
+        let ping = |p: &Option<Ping>| match p {
+            None => "none".to_string(),
+            Some(p) => format!(
+                "{{ interval = {}, misses = {}, up = {:?} }}",
+                p.interval, p.misses, p.up
+            ),
+        };
+        let transport = |t: TransportKind| match t {
+            TransportKind::Udp => "udp",
+            TransportKind::Tcp => "tcp",
+        };
+        for l in &self.lines {
+            let _ = writeln!(out, "[[line]]  # {}", l.name);
+            let _ = writeln!(
+                out,
+                "registrar = \"{}\"  # {} port {}",
+                l.registrar.domain(),
+                transport(l.registrar.transport),
+                l.registrar.port
+            );
+            let _ = writeln!(out, "username = \"{}\"", l.username);
+            let _ = writeln!(
+                out,
+                "number = {}",
+                l.number
+                    .as_deref()
+                    .map_or("none".into(), |n| format!("\"{n}\""))
+            );
+            let _ = writeln!(out, "expires = {}", l.expires);
+            let _ = writeln!(out, "refine = {}", transition(&l.refine));
+            let _ = writeln!(out, "ping = {}\n", ping(&l.ping));
+        }
+        for t in &self.trunks {
+            let _ = writeln!(out, "[[trunk]]  # {}", t.name);
+            let _ = writeln!(
+                out,
+                "address = \"{}\"  # {} port {}",
+                t.address.domain(),
+                transport(t.address.transport),
+                t.address.port
+            );
+            let _ = writeln!(
+                out,
+                "credentials = {}",
+                if t.username.is_some() {
+                    "digest"
+                } else {
+                    "none"
+                }
+            );
+            let _ = writeln!(out, "refine = {}", transition(&t.refine));
+            let _ = writeln!(out, "ping = {}\n", ping(&t.ping));
+        }
+        let limits = &self.calls;
+        let _ = writeln!(
+            out,
+            "[calls]\nmax_calls = {}\nno_answer_timeout = {}",
+            limits
+                .max_calls
+                .map_or("unlimited".into(), |m| m.to_string()),
+            limits
+                .no_answer_timeout
+                .map_or("none".into(), |s| s.to_string())
+        );
+        out
+    }
+}
+
+/// Every key the configuration accepts, as dotted paths (`sip.listen`,
+/// `line.registrar`, `route.transition.kind`), derived from the schema so
+/// that documentation can be checked against it.
+pub fn schema_keys() -> Vec<String> {
+    let schema = serde_json::to_value(schemars::schema_for!(Config)).unwrap_or_default();
+    let mut keys = Vec::new();
+    collect_keys(&schema, &schema, "", &mut keys);
+    keys.sort();
+    keys.dedup();
+    keys
+}
+
+fn collect_keys(
+    root: &serde_json::Value,
+    node: &serde_json::Value,
+    prefix: &str,
+    keys: &mut Vec<String>,
+) {
+    if let Some(reference) = node.get("$ref").and_then(|r| r.as_str()) {
+        let name = reference.rsplit('/').next().unwrap_or_default();
+        if let Some(def) = root.get("$defs").and_then(|d| d.get(name)) {
+            collect_keys(root, def, prefix, keys);
+        }
+        return;
+    }
+    for combinator in ["anyOf", "oneOf", "allOf"] {
+        for alt in node
+            .get(combinator)
+            .and_then(|a| a.as_array())
+            .into_iter()
+            .flatten()
+        {
+            collect_keys(root, alt, prefix, keys);
+        }
+    }
+    if let Some(items) = node.get("items") {
+        collect_keys(root, items, prefix, keys);
+    }
+    if let Some(props) = node.get("properties").and_then(|p| p.as_object()) {
+        for (name, value) in props {
+            let path = if prefix.is_empty() {
+                name.clone()
+            } else {
+                format!("{prefix}.{name}")
+            };
+            keys.push(path.clone());
+            collect_keys(root, value, &path, keys);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -664,6 +806,27 @@ refine = { kind = \"replace\", at = 0, len = 1, with = \"0086\" }\n\
                 c.blacklist[0].status
             ),
             ("*", 100, 603)
+        );
+    }
+
+    #[test]
+    fn effective_settings_fill_in_defaults() {
+        let text = "[sip]\nlisten = [\"udp:127.0.0.1:0\"]\n[[line]]\nname = \"acme\"\nregistrar = \"sip:sip.acme.example;transport=tcp\"\nusername = \"1001\"\npassword = \"p\"\nping = {}\n";
+        let effective = Config::parse(text, Path::new("c.toml"))
+            .unwrap()
+            .effective();
+        assert!(
+            effective.contains("registrar = \"sip.acme.example\"  # tcp port 5060"),
+            "{effective}"
+        );
+        assert!(effective.contains("expires = 3600"), "{effective}");
+        assert!(
+            effective.contains("ping = { interval = 30, misses = 3, up = [] }"),
+            "{effective}"
+        );
+        assert!(
+            !effective.contains("password"),
+            "secrets are not printed: {effective}"
         );
     }
 
