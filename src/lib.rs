@@ -3,6 +3,7 @@
 //! around the sans-IO core in `quirkgate-core`.
 
 pub mod config;
+pub mod dns;
 pub mod lint;
 pub mod shell;
 pub mod store;

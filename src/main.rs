@@ -35,6 +35,16 @@ enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// Show how a SIP peer is located by DNS (RFC 3263: NAPTR, SRV, A/AAAA).
+    Dns {
+        /// A host, or a registrar as written in the configuration
+        /// (`sip:host[:port][;transport=tcp]`).
+        name: String,
+        /// Ask only this DNS server (`IP` or `IP:PORT`) instead of the
+        /// system's resolvers.
+        #[arg(long)]
+        server: Option<String>,
+    },
     /// Replay a capture as a call-flow ladder (not available yet).
     Replay { capture: PathBuf },
     /// Match a capture against the quirk catalogue (not available yet).
@@ -60,6 +70,7 @@ fn main() -> ExitCode {
             }
         },
         Command::Lint { files } => lint(&files),
+        Command::Dns { name, server } => dns(&name, server.as_deref()),
         Command::Replay { .. } | Command::Diagnose { .. } | Command::Profiles => {
             eprintln!("quirkgate: this command is not available in this build yet");
             ExitCode::from(2)
@@ -154,4 +165,64 @@ fn print_banner(
     }
     writeln!(out, "  registrations stored in {}", database.display())?;
     out.flush()
+}
+
+fn dns(name: &str, server: Option<&str>) -> ExitCode {
+    use quirkgate::dns::{locate, DnsResolver};
+    let target: quirkgate::config::Registrar = match name.parse() {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("quirkgate: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let server = match server.map(|s| {
+        s.parse::<std::net::SocketAddr>().or_else(|_| {
+            s.parse::<std::net::IpAddr>()
+                .map(|ip| std::net::SocketAddr::new(ip, 53))
+        })
+    }) {
+        Some(Err(_)) => {
+            eprintln!("quirkgate: --server takes IP or IP:PORT");
+            return ExitCode::from(2);
+        }
+        Some(Ok(addr)) => Some(addr),
+        None => None,
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("quirkgate: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        let resolver = match server {
+            Some(addr) => DnsResolver::with_server(addr),
+            None => DnsResolver::system()?,
+        };
+        anyhow::Ok(locate(&resolver, &target.peer_target()).await)
+    });
+    match result {
+        Ok(found) => {
+            for step in &found.steps {
+                println!("{step}");
+            }
+            if found.targets.is_empty() {
+                println!("=> no target: the peer cannot be reached");
+                return ExitCode::FAILURE;
+            }
+            for (i, (transport, addr)) in found.targets.iter().enumerate() {
+                println!("=> {}. {transport} {addr}", i + 1);
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("quirkgate: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
 }

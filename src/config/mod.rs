@@ -223,9 +223,25 @@ pub struct Registrar {
     pub transport: TransportKind,
     /// Whether the port was written; the domain then carries it.
     explicit_port: bool,
+    /// Whether a `transport` parameter was written.
+    explicit_transport: bool,
 }
 
 impl Registrar {
+    /// What DNS must look up (RFC 3263): a written port or transport
+    /// skips the NAPTR and SRV steps.
+    pub fn peer_target(&self) -> crate::dns::PeerTarget {
+        use quirkgate_core::transport::Transport;
+        crate::dns::PeerTarget {
+            host: self.host.clone(),
+            port: self.explicit_port.then_some(self.port),
+            transport: self.explicit_transport.then_some(match self.transport {
+                TransportKind::Udp => Transport::Udp,
+                TransportKind::Tcp => Transport::Tcp,
+            }),
+        }
+    }
+
     /// The domain of the registration (Request-URI and AOR host).
     pub fn domain(&self) -> String {
         let host = if self.host.contains(':') {
@@ -250,7 +266,9 @@ impl std::str::FromStr for Registrar {
         }
         let (hostport, params) = rest.split_once(';').unwrap_or((rest, ""));
         let mut transport = TransportKind::Udp;
+        let mut explicit_transport = false;
         for param in params.split(';').filter(|p| !p.is_empty()) {
+            explicit_transport = true;
             match param.to_ascii_lowercase().as_str() {
                 "transport=udp" => transport = TransportKind::Udp,
                 "transport=tcp" => transport = TransportKind::Tcp,
@@ -279,6 +297,7 @@ impl std::str::FromStr for Registrar {
             port,
             transport,
             explicit_port,
+            explicit_transport,
         })
     }
 }

@@ -25,6 +25,7 @@ use tokio::sync::watch;
 use tracing::{debug, error, info, warn};
 
 use crate::config::{Config, DigestAlgorithm, Listen, NatSetting, Registrar, TransportKind};
+use crate::dns::DnsResolver;
 use crate::store::Store;
 
 /// What `run` bound, for the start-up banner and for tests that bind port 0.
@@ -96,8 +97,9 @@ pub async fn run(config: Config, on_bound: impl FnOnce(&Bound)) -> anyhow::Resul
         admin: admin.local_addr()?,
     };
     let mut store = Store::open(&config.storage.database)?;
-    let lines = resolve_lines(&config).await;
-    let trunks = resolve_trunks(&config).await;
+    let resolver = DnsResolver::system().context("cannot read the system's DNS configuration")?;
+    let lines = resolve_lines(&resolver, &config).await;
+    let trunks = resolve_trunks(&resolver, &config).await;
     let mut gateway = Gateway::new(gateway_config(&config, &bound, lines, trunks), seed()?);
     let (status_tx, status_rx) = watch::channel(admin::Status::default());
     tasks.spawn(admin::serve(admin, status_rx));
@@ -244,34 +246,37 @@ impl Router {
     }
 }
 
-/// Resolves a peer's host with the system resolver (RFC 3263 DNS comes
-/// later); a peer that does not resolve is left out, loudly.
-async fn resolve(kind: &str, name: &str, target: &Registrar) -> Option<(Transport, SocketAddr)> {
-    let transport = match target.transport {
-        TransportKind::Udp => Transport::Udp,
-        TransportKind::Tcp => Transport::Tcp,
-    };
-    let resolved = tokio::net::lookup_host((target.host.as_str(), target.port)).await;
-    match resolved.ok().and_then(|mut addrs| addrs.next()) {
-        Some(addr) => Some((transport, addr)),
-        None => {
-            error!(%kind, %name, host = %target.host, "cannot resolve the peer's host: not used");
-            None
-        }
+/// Locates a peer by RFC 3263 DNS; a peer that does not resolve is left
+/// out, loudly.
+async fn resolve(
+    resolver: &DnsResolver,
+    kind: &str,
+    name: &str,
+    target: &Registrar,
+) -> Vec<(Transport, SocketAddr)> {
+    let found = crate::dns::locate(resolver, &target.peer_target()).await;
+    if found.targets.is_empty() {
+        error!(%kind, %name, host = %target.host, steps = ?found.steps, "cannot resolve the peer: not used");
+    } else {
+        info!(%kind, %name, targets = ?found.targets, "resolved");
     }
+    found.targets
 }
 
-async fn resolve_lines(config: &Config) -> Vec<LineConfig> {
+async fn resolve_lines(resolver: &DnsResolver, config: &Config) -> Vec<LineConfig> {
     let mut lines = Vec::new();
     for line in &config.lines {
-        let Some((transport, registrar)) = resolve("line", &line.name, &line.registrar).await
-        else {
+        let mut targets = resolve(resolver, "line", &line.name, &line.registrar)
+            .await
+            .into_iter();
+        let Some((transport, registrar)) = targets.next() else {
             continue;
         };
         lines.push(LineConfig {
             name: line.name.clone(),
             transport,
             registrar,
+            fallbacks: targets.collect(),
             domain: line.registrar.domain(),
             username: line.username.clone(),
             password: line.password.clone(),
@@ -284,10 +289,13 @@ async fn resolve_lines(config: &Config) -> Vec<LineConfig> {
     lines
 }
 
-async fn resolve_trunks(config: &Config) -> Vec<TrunkConfig> {
+async fn resolve_trunks(resolver: &DnsResolver, config: &Config) -> Vec<TrunkConfig> {
     let mut trunks = Vec::new();
     for trunk in &config.trunks {
-        let Some((transport, address)) = resolve("trunk", &trunk.name, &trunk.address).await else {
+        let Some(&(transport, address)) = resolve(resolver, "trunk", &trunk.name, &trunk.address)
+            .await
+            .first()
+        else {
             continue;
         };
         trunks.push(TrunkConfig {

@@ -23,6 +23,9 @@ pub struct LineConfig {
     pub name: String,
     pub transport: Transport,
     pub registrar: std::net::SocketAddr,
+    /// Further targets DNS gave (RFC 3263), tried in turn when the
+    /// registrar times out or answers 503.
+    pub fallbacks: Vec<(Transport, std::net::SocketAddr)>,
     /// The registrar's domain as written: the Request-URI and AOR host.
     pub domain: String,
     pub username: String,
@@ -95,6 +98,10 @@ pub(super) struct Line {
     failures: u32,
     /// A 403 stops retrying until the configuration changes.
     forbidden: bool,
+    /// Which of the registrar's targets is in use (0 is the first).
+    target: usize,
+    /// Targets tried since the last success, to know when all failed.
+    targets_tried: usize,
     unregistering: bool,
     status: LineStatus,
 }
@@ -141,6 +148,8 @@ impl Gateway {
                 nc: 0,
                 failures: 0,
                 forbidden: false,
+                target: 0,
+                targets_tried: 0,
                 unregistering: false,
                 status: LineStatus {
                     name: config.name.clone(),
@@ -321,6 +330,7 @@ impl Gateway {
                 let granted = granted_expiry(msg, line).unwrap_or(line.expires);
                 line.status.state = LineState::Registered;
                 line.failures = 0;
+                line.targets_tried = 0;
                 line.answered_nonce = None;
                 let granted = Duration::from_secs(u64::from(granted));
                 let refresh = (granted / 2)
@@ -341,6 +351,11 @@ impl Gateway {
                         self.send_register(now, i, None);
                     }
                     _ => self.line_failed(now, i),
+                }
+            }
+            503 => {
+                if !self.next_target(now, i) {
+                    self.line_failed(now, i);
                 }
             }
             403 => {
@@ -434,7 +449,40 @@ impl Gateway {
             line.status.last_reason = Some("Request Timeout (no answer from the registrar)".into());
             line.status.registrar_error = None;
         }
-        self.line_failed(now, i);
+        if !self.next_target(now, i) {
+            self.line_failed(now, i);
+        }
+        true
+    }
+
+    /// Moves line `i` to the registrar's next DNS target and registers
+    /// there at once; false when every target was tried (then back off).
+    fn next_target(&mut self, now: Time, i: usize) -> bool {
+        let Some(line) = self.lines.lines.get_mut(i) else {
+            return false;
+        };
+        let count = 1 + line.config.fallbacks.len();
+        line.targets_tried += 1;
+        if line.targets_tried >= count {
+            line.targets_tried = 0;
+            return false;
+        }
+        line.target = (line.target + 1) % count;
+        let (transport, remote) = match line.target {
+            0 => (line.config.transport, line.config.registrar),
+            k => line.config.fallbacks[k - 1],
+        };
+        let Some(&(_, local)) = self.config.listeners.iter().find(|(t, _)| *t == transport) else {
+            return false;
+        };
+        line.flow = Flow {
+            transport,
+            local,
+            remote,
+            conn: None,
+        };
+        tracing::info!(line = %line.config.name, %remote, "trying the registrar's next target");
+        self.send_register(now, i, None);
         true
     }
 

@@ -904,6 +904,7 @@ fn acme_line(name: &str, refine: Option<Transition>) -> LineConfig {
         name: name.into(),
         transport: Transport::Udp,
         registrar: PROVIDER.parse().unwrap(),
+        fallbacks: vec![],
         domain: "sip.acme.example".into(),
         username: "1001".into(),
         password: "line-secret".into(),
@@ -1496,4 +1497,28 @@ fn an_unanswered_call_is_cancelled_after_the_no_answer_timeout() {
     h.send(BOB.addr, &answer(&cancel, 200, "bobtag", BOB.addr, "", ""));
     h.send(BOB.addr, &answer(&invite, 487, "bobtag", BOB.addr, "", ""));
     assert_eq!(h.gw.call_count(), 0);
+}
+
+#[test]
+fn a_line_fails_over_to_the_next_dns_target() {
+    let backup: SocketAddr = "198.51.100.51:5060".parse().unwrap();
+    let mut line = acme_line("acme", None);
+    line.fallbacks = vec![(Transport::Udp, backup)];
+    let mut h = line_harness_with(GatewayConfig {
+        lines: vec![line],
+        ..GatewayConfig::default()
+    });
+    let first = h.last(provider(), "REGISTER");
+    h.send_bytes(
+        provider(),
+        crate::msg::build::response(&first, 503, "Service Unavailable", Some("r")).finish(b""),
+    );
+    let second = h.last(backup, "REGISTER");
+    assert_eq!(
+        second.call_id(),
+        first.call_id(),
+        "the same registration, elsewhere"
+    );
+    h.send(backup, &registrar_ok(&second, 600));
+    assert_eq!(h.gw.lines()[0].state, LineState::Registered);
 }
