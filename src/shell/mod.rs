@@ -292,16 +292,17 @@ async fn resolve_lines(resolver: &DnsResolver, config: &Config) -> Vec<LineConfi
 async fn resolve_trunks(resolver: &DnsResolver, config: &Config) -> Vec<TrunkConfig> {
     let mut trunks = Vec::new();
     for trunk in &config.trunks {
-        let Some(&(transport, address)) = resolve(resolver, "trunk", &trunk.name, &trunk.address)
+        let mut targets = resolve(resolver, "trunk", &trunk.name, &trunk.address)
             .await
-            .first()
-        else {
+            .into_iter();
+        let Some((transport, address)) = targets.next() else {
             continue;
         };
         trunks.push(TrunkConfig {
             name: trunk.name.clone(),
             transport,
             address,
+            fallbacks: targets.collect(),
             domain: trunk.address.domain(),
             credentials: trunk.username.clone().zip(trunk.password.clone()),
             refine: trunk

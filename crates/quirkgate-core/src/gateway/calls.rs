@@ -56,6 +56,9 @@ struct Fork {
     account: Option<Account>,
     /// The nonce last answered: the same challenge again is a refusal.
     answered_nonce: Option<Vec<u8>>,
+    /// Where to try this destination next if it times out or answers 503
+    /// (the further DNS targets of a trunk).
+    alternates: Vec<Flow>,
     /// A final response arrived (or the INVITE timed out).
     done: bool,
     /// CANCEL this fork as soon as it is cancellable (§9.1).
@@ -191,6 +194,27 @@ fn to_caller(call: &Call, resp: &SipMessage, add: impl FnOnce(&mut MessageWriter
     add(&mut w);
     copy_passthrough(resp, &mut w);
     w.finish(resp.body())
+}
+
+/// The host of a request's To URI: the domain a retried leg keeps.
+fn domain_of(request: &SipMessage) -> String {
+    request
+        .to_header()
+        .and_then(Result::ok)
+        .and_then(|to| match to.parsed_uri() {
+            crate::msg::uri::Uri::Sip(u) => Some(String::from_utf8_lossy(u.host).into_owned()),
+            _ => None,
+        })
+        .unwrap_or_default()
+}
+
+/// The called number in a request's To URI.
+fn number_of(request: &SipMessage) -> String {
+    request
+        .to_header()
+        .and_then(Result::ok)
+        .and_then(|to| super::uri_number(to.uri))
+        .unwrap_or_default()
 }
 
 fn to_tag(msg: &SipMessage) -> Option<Bytes> {
@@ -421,6 +445,7 @@ impl Gateway {
                 invite: tx,
                 invite_seq: seq,
                 request: invite,
+                alternates: destination.alternates.clone(),
                 account: destination.account,
                 answered_nonce: None,
                 done: false,
@@ -809,6 +834,7 @@ impl Gateway {
                     account: None,
                     domain: None,
                     number,
+                    alternates: Vec::new(),
                 },
             );
         }
@@ -819,6 +845,27 @@ impl Gateway {
         let Some(call) = self.calls.calls.get_mut(&key) else {
             return;
         };
+        // A peer that timed out or is overloaded: its next DNS target may
+        // take the call (RFC 3263 §4.3).
+        let retryable = msg.as_ref().is_none_or(|m| m.status() == Some(503));
+        if retryable && !call.cancelled && call.winner.is_none() {
+            if let Some(fork) = call.forks.get_mut(i) {
+                if !fork.alternates.is_empty() {
+                    fork.done = true;
+                    let flow = fork.alternates.remove(0);
+                    let destination = Destination {
+                        target: fork.leg.remote_target.clone(),
+                        flow,
+                        account: fork.account.clone(),
+                        domain: Some(domain_of(&fork.request)),
+                        number: number_of(&fork.request),
+                        alternates: std::mem::take(&mut fork.alternates),
+                    };
+                    tracing::info!(peer = %flow.remote, "trying the peer's next target");
+                    return self.start_fork(now, key, destination);
+                }
+            }
+        }
         if let Some(f) = call.forks.get_mut(i) {
             f.done = true;
         }

@@ -6,7 +6,10 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use bytes::Bytes;
+
 use super::lines::{Account, LineState};
+use super::routing::Destination;
 use super::{Gateway, GwTimer};
 use crate::dialplan::Transition;
 use crate::msg::build::MessageWriter;
@@ -21,6 +24,9 @@ pub struct TrunkConfig {
     pub name: String,
     pub transport: Transport,
     pub address: SocketAddr,
+    /// Further targets DNS gave (RFC 3263), tried in turn when a call
+    /// times out or gets 503.
+    pub fallbacks: Vec<(Transport, SocketAddr)>,
     /// The host of our requests' Request-URI and To.
     pub domain: String,
     /// Digest credentials for a trunk that challenges our INVITEs.
@@ -253,12 +259,9 @@ impl Gateway {
         self.peers.trunks.iter().position(|t| t.config.name == name)
     }
 
-    /// Where a call to `number` over trunk `i` goes, and as whom.
-    pub(super) fn trunk_destination(
-        &self,
-        i: usize,
-        number: &str,
-    ) -> Option<(String, Flow, Option<Account>, String)> {
+    /// Where a call to `number` over trunk `i` goes, as whom, and where
+    /// to try next.
+    pub(super) fn trunk_destination(&self, i: usize, number: &str) -> Option<Destination> {
         let t = self.peers.trunks.get(i)?;
         let number = match &t.config.refine {
             Some(r) => r.apply(number),
@@ -273,7 +276,34 @@ impl Gateway {
                 domain: t.config.domain.clone(),
                 password: password.clone(),
             });
-        Some((number, t.flow, account, t.config.domain.clone()))
+        let alternates = t
+            .config
+            .fallbacks
+            .iter()
+            .filter_map(|&(transport, remote)| {
+                let local = self
+                    .config
+                    .listeners
+                    .iter()
+                    .find(|(lt, _)| *lt == transport)?
+                    .1;
+                Some(Flow {
+                    transport,
+                    local,
+                    remote,
+                    conn: None,
+                })
+            })
+            .collect();
+        let domain = t.config.domain.clone();
+        Some(Destination {
+            target: Bytes::from(format!("sip:{number}@{domain}")),
+            flow: t.flow,
+            account,
+            domain: Some(domain),
+            number,
+            alternates,
+        })
     }
 
     /// The trunk a request came from, recognised by its source address.

@@ -25,6 +25,8 @@ pub(super) struct Destination {
     pub domain: Option<String>,
     /// The called number as this destination must see it.
     pub number: String,
+    /// Further flows to the same peer (its other DNS targets).
+    pub alternates: Vec<Flow>,
 }
 
 /// A call that may proceed.
@@ -153,22 +155,22 @@ impl Gateway {
 
     /// A call to `number` over a line or trunk.
     fn peer_destination(&self, peer: PeerRef, number: &str) -> Option<Destination> {
-        let (number, flow, account, domain) = match peer {
+        match peer {
             PeerRef::Line(i) => {
                 let name = self.lines().get(i)?.name.clone();
                 let (number, flow, account) = self.line_destination(&name, number)?;
                 let domain = account.domain.clone();
-                (number, flow, Some(account), domain)
+                Some(Destination {
+                    target: Bytes::from(format!("sip:{number}@{domain}")),
+                    flow,
+                    account: Some(account),
+                    domain: Some(domain),
+                    number,
+                    alternates: Vec::new(),
+                })
             }
-            PeerRef::Trunk(i) => self.trunk_destination(i, number)?,
-        };
-        Some(Destination {
-            target: Bytes::from(format!("sip:{number}@{domain}")),
-            flow,
-            account,
-            domain: Some(domain),
-            number,
-        })
+            PeerRef::Trunk(i) => self.trunk_destination(i, number),
+        }
     }
 
     fn to_local_user(
@@ -187,6 +189,7 @@ impl Gateway {
                 account: None,
                 domain: None,
                 number: user.number.clone(),
+                alternates: Vec::new(),
             })
             .collect();
         if destinations.is_empty() {

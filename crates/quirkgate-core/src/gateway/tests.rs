@@ -1340,6 +1340,7 @@ fn trunk(name: &str, address: &str, ping: bool) -> TrunkConfig {
         name: name.into(),
         transport: Transport::Udp,
         address: address.parse().unwrap(),
+        fallbacks: vec![],
         domain: "gw.pstn.example".into(),
         credentials: None,
         refine: None,
@@ -1521,4 +1522,28 @@ fn a_line_fails_over_to_the_next_dns_target() {
     );
     h.send(backup, &registrar_ok(&second, 600));
     assert_eq!(h.gw.lines()[0].state, LineState::Registered);
+}
+
+#[test]
+fn a_trunk_call_fails_over_to_the_next_dns_target_on_503() {
+    let mut t = trunk("a", TRUNK_A, false);
+    let backup: SocketAddr = TRUNK_B.parse().unwrap();
+    t.fallbacks = vec![(Transport::Udp, backup)];
+    let mut h = pstn_office(vec![t], "trunk:a");
+    h.dial(&ALICE, "0049301234");
+    let first = h.last(TRUNK_A.parse().unwrap(), "INVITE");
+    h.send_bytes(
+        TRUNK_A.parse().unwrap(),
+        crate::msg::build::response(&first, 503, "Service Unavailable", Some("x")).finish(b""),
+    );
+    let second = h.last(backup, "INVITE");
+    assert_eq!(
+        second.request_uri(),
+        first.request_uri(),
+        "the same call, at the next target"
+    );
+    assert!(
+        h.lines_to(ALICE.addr).iter().all(|l| !l.contains("503")),
+        "the caller does not see the first target's 503"
+    );
 }
