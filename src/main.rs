@@ -79,9 +79,12 @@ fn main() -> ExitCode {
 }
 
 fn run(config_path: Option<PathBuf>, log: &str) -> ExitCode {
+    use std::io::IsTerminal;
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new(log))
         .with_writer(std::io::stderr)
+        // Colours only for a person at a terminal, never into log files.
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
     let config = match &config_path {
         Some(path) => match Config::load(path) {

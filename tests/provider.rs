@@ -138,3 +138,155 @@ fn calls_go_out_and_come_in_through_a_line_at_kamailio() {
         "the caller's number reaches the office phone"
     );
 }
+
+/// Sends an INVITE from a socket of this test and returns the first final
+/// status that comes back.
+fn call_and_wait(
+    from: &std::net::UdpSocket,
+    to: std::net::SocketAddr,
+    uri: &str,
+    from_header: &str,
+    call: &str,
+) -> u16 {
+    let me = from.local_addr().unwrap();
+    let invite = format!(
+        "INVITE {uri} SIP/2.0\r\nVia: SIP/2.0/UDP {me};branch=z9hG4bK{call};rport\r\nFrom: {from_header};tag={call}\r\n\
+         To: <{uri}>\r\nCall-ID: {call}@test\r\nCSeq: 1 INVITE\r\nContact: <sip:test@{me}>\r\nMax-Forwards: 70\r\n\
+         Content-Length: 0\r\n\r\n"
+    );
+    from.send_to(invite.as_bytes(), to).unwrap();
+    from.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut buf = [0u8; 65535];
+    loop {
+        let (n, _) = from.recv_from(&mut buf).expect("a final response");
+        let text = String::from_utf8_lossy(&buf[..n]);
+        let status: u16 = text.get(8..11).and_then(|s| s.parse().ok()).unwrap_or(0);
+        if status >= 200 && text.contains(&format!("Call-ID: {call}@test")) {
+            return status;
+        }
+    }
+}
+
+const TRUSTED: &str = "[[user]]\nnumber = \"100\"\nallow_ips = [\"127.0.0.1\"]\n";
+
+#[test]
+fn calls_go_round_robin_over_two_lines_at_kamailio() {
+    let kamailio = Kamailio::start(
+        "provider.cfg",
+        &[("__PASSWORD__", "line-secret"), ("__LINE__", "1001")],
+    );
+    let dir = TempDir::new("provider-rr");
+    let office = format!(
+        "{TRUSTED}[[line]]\nname = \"a\"\nregistrar = \"sip:127.0.0.1:{port}\"\nusername = \"1001\"\npassword = \"line-secret\"\n\
+         [[line]]\nname = \"b\"\nregistrar = \"sip:127.0.0.1:{port}\"\nusername = \"1002\"\npassword = \"line-secret\"\n\
+         [[group]]\nname = \"out\"\nlines = [\"a\", \"b\"]\n[[route]]\nprefix = \"5\"\nto = \"group:out\"\n",
+        port = kamailio.port
+    );
+    let gw = Gateway::start(dir.path(), Some(&config_with_users(dir.path(), &office)));
+    wait_state(&gw, "a", "registered");
+    wait_state(&gw, "b", "registered");
+    let phone = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    // Nobody is registered as 5550001 at the provider: it answers 404,
+    // which passes through; what matters is which line each call took.
+    for call in ["rr1", "rr2"] {
+        let status = call_and_wait(
+            &phone,
+            gw.udp.unwrap(),
+            "sip:5550001@127.0.0.1",
+            "<sip:100@127.0.0.1>",
+            call,
+        );
+        assert_eq!(status, 404, "{}", gw.log_text());
+    }
+    // The From of every INVITE the gateway sent to the provider, in order.
+    let log = gw.log_text();
+    let outgoing = format!("INVITE sip:5550001@127.0.0.1:{} ", kamailio.port);
+    let users: Vec<&str> = log
+        .split(outgoing.as_str())
+        .skip(1)
+        .filter_map(|msg| msg.lines().find(|l| l.starts_with("From:")))
+        .filter_map(|from| from.split("<sip:").nth(1)?.split('@').next())
+        .collect();
+    let first_b = users
+        .iter()
+        .position(|u| *u == "1002")
+        .expect("the second call took line b");
+    assert!(
+        users[..first_b].iter().all(|u| *u == "1001") && first_b > 0,
+        "{users:?}"
+    );
+}
+
+#[test]
+fn an_unreachable_trunk_is_skipped_after_its_pings_fail() {
+    let kamailio = Kamailio::start(
+        "provider.cfg",
+        &[("__PASSWORD__", "line-secret"), ("__LINE__", "1001")],
+    );
+    // A port nobody listens on: pings to it go unanswered.
+    let dead = common::free_port_pair();
+    let dir = TempDir::new("provider-dead");
+    let office = format!(
+        "{TRUSTED}[[trunk]]\nname = \"dead\"\naddress = \"sip:127.0.0.1:{dead}\"\nping = {{ interval = 1, misses = 2 }}\n\
+         [[trunk]]\nname = \"kam\"\naddress = \"sip:127.0.0.1:{port}\"\nping = {{ interval = 1, misses = 2 }}\n\
+         [[group]]\nname = \"pstn\"\nlines = [\"dead\", \"kam\"]\n[[route]]\nprefix = \"5\"\nto = \"group:pstn\"\n",
+        port = kamailio.port
+    );
+    let gw = Gateway::start(dir.path(), Some(&config_with_users(dir.path(), &office)));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !gw.log_text().contains("peer down") {
+        assert!(
+            Instant::now() < deadline,
+            "the dead trunk was never marked down:\n{}",
+            gw.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let phone = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    for call in ["dt1", "dt2"] {
+        let status = call_and_wait(
+            &phone,
+            gw.udp.unwrap(),
+            "sip:5550001@127.0.0.1",
+            "<sip:100@127.0.0.1>",
+            call,
+        );
+        assert_eq!(status, 404, "Kamailio answered, not the dead trunk");
+    }
+    let log = gw.log_text();
+    assert!(
+        !log.contains(&format!("INVITE sip:5550001@127.0.0.1:{dead}")),
+        "no INVITE went to the dead trunk"
+    );
+    assert!(log.contains("peer=dead"), "{log}");
+}
+
+#[test]
+fn an_anonymous_call_through_the_provider_is_refused_as_configured() {
+    let kamailio = Kamailio::start(
+        "provider.cfg",
+        &[("__PASSWORD__", "line-secret"), ("__LINE__", "1001")],
+    );
+    let dir = TempDir::new("provider-anon");
+    let office = format!(
+        "[[user]]\nnumber = \"100\"\npassword = \"pw\"\n\
+         [[line]]\nname = \"acme\"\nregistrar = \"sip:127.0.0.1:{port}\"\nusername = \"1001\"\npassword = \"line-secret\"\n\
+         number = \"100\"\n[[blacklist]]\ncaller = \"anonymous\"\nstatus = 433\n",
+        port = kamailio.port
+    );
+    let gw = Gateway::start(dir.path(), Some(&config_with_users(dir.path(), &office)));
+    wait_state(&gw, "acme", "registered");
+    // The outside world calls the line's account through the provider.
+    let outside = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let provider: std::net::SocketAddr = format!("127.0.0.1:{}", kamailio.port).parse().unwrap();
+    let uri = format!("sip:1001@127.0.0.1:{}", kamailio.port);
+    let status = call_and_wait(
+        &outside,
+        provider,
+        &uri,
+        "\"Anonymous\" <sip:anonymous@anonymous.invalid>",
+        "anon1",
+    );
+    assert_eq!(status, 433, "{}", gw.log_text());
+}
