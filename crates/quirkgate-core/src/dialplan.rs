@@ -98,6 +98,8 @@ pub struct Decision {
     pub target: Target,
     /// The called number after the transitions.
     pub number: String,
+    /// The prefix that matched: routes sharing it share a round-robin.
+    pub prefix: String,
 }
 
 /// How often a route may send a number back for analysis before the plan
@@ -121,26 +123,46 @@ impl DialPlan {
         }
     }
 
-    /// Routes `called`, or `None` when no route matches (or the plan loops).
-    pub fn route(&self, called: &str) -> Option<Decision> {
+    /// Routes `called`: the routes sharing the longest matching prefix,
+    /// each with its transition applied (several lines for one prefix are
+    /// used round-robin by the caller of this). Empty when no route
+    /// matches or the plan loops.
+    pub fn route(&self, called: &str) -> Vec<Decision> {
         let mut number = called.to_string();
         for _ in 0..=MAX_REANALYSIS {
-            let route = self
+            let Some(longest) = self
                 .routes
                 .iter()
                 .filter(|r| number.starts_with(&r.prefix))
-                .max_by_key(|r| r.prefix.len())?;
-            if let Some(t) = &route.transition {
-                number = t.apply(&number);
+                .map(|r| r.prefix.len())
+                .max()
+            else {
+                return Vec::new();
+            };
+            let candidates: Vec<&Route> = self
+                .routes
+                .iter()
+                .filter(|r| r.prefix.len() == longest && number.starts_with(&r.prefix))
+                .collect();
+            if let Some(again) = candidates.iter().find(|r| r.reanalyse) {
+                if let Some(t) = &again.transition {
+                    number = t.apply(&number);
+                }
+                continue;
             }
-            if !route.reanalyse {
-                return Some(Decision {
-                    target: route.target.clone(),
-                    number,
-                });
-            }
+            return candidates
+                .into_iter()
+                .map(|r| Decision {
+                    target: r.target.clone(),
+                    number: r
+                        .transition
+                        .as_ref()
+                        .map_or_else(|| number.clone(), |t| t.apply(&number)),
+                    prefix: r.prefix.clone(),
+                })
+                .collect();
         }
-        None
+        Vec::new()
     }
 
     /// The status to refuse a call with, if a blacklist rule takes it.
@@ -196,18 +218,15 @@ mod tests {
             vec![],
         );
         assert_eq!(
-            plan.route("0049301").unwrap().target,
+            plan.route("0049301")[0].target,
             Target::Line("international".into())
         );
         assert_eq!(
-            plan.route("030123").unwrap().target,
+            plan.route("030123")[0].target,
             Target::Line("national".into())
         );
-        assert_eq!(
-            plan.route("555").unwrap().target,
-            Target::Line("default".into())
-        );
-        assert_eq!(DialPlan::default().route("555"), None);
+        assert_eq!(plan.route("555")[0].target, Target::Line("default".into()));
+        assert!(DialPlan::default().route("555").is_empty());
     }
 
     #[test]
@@ -227,11 +246,12 @@ mod tests {
             vec![],
         );
         assert_eq!(
-            plan.route("9030123").unwrap(),
-            Decision {
+            plan.route("9030123"),
+            [Decision {
                 target: Target::Line("acme".into()),
-                number: "030123".into()
-            }
+                number: "030123".into(),
+                prefix: "0".into(),
+            }]
         );
         let replace = Transition::Replace {
             at: 0,
@@ -255,9 +275,41 @@ mod tests {
     }
 
     #[test]
+    fn routes_sharing_the_longest_prefix_are_all_returned() {
+        let plan = DialPlan::new(
+            vec![
+                route("0", "line:a", None, false),
+                route(
+                    "0",
+                    "line:b",
+                    Some(Transition::Insert {
+                        at: 0,
+                        with: "0086".into(),
+                    }),
+                    false,
+                ),
+                route("", "line:c", None, false),
+            ],
+            vec![],
+        );
+        let found: Vec<(Target, String)> = plan
+            .route("010")
+            .into_iter()
+            .map(|d| (d.target, d.number))
+            .collect();
+        assert_eq!(
+            found,
+            [
+                (Target::Line("a".into()), "010".into()),
+                (Target::Line("b".into()), "0086010".into())
+            ]
+        );
+    }
+
+    #[test]
     fn a_looping_plan_is_refused() {
         let plan = DialPlan::new(vec![route("1", "user:x", None, true)], vec![]);
-        assert_eq!(plan.route("123"), None);
+        assert!(plan.route("123").is_empty());
     }
 
     #[test]

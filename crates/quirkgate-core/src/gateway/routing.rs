@@ -7,7 +7,7 @@ use bytes::Bytes;
 use super::lines::Account;
 use super::peers::PeerRef;
 use super::{uri_number, Gateway};
-use crate::dialplan::Target;
+use crate::dialplan::{Decision, Target};
 use crate::msg::{HeaderName, SipMessage};
 use crate::time::Time;
 use crate::transport::Flow;
@@ -89,7 +89,13 @@ impl Gateway {
             }
             let user = match self.user(&called) {
                 Some(u) => u.clone(),
-                None => match self.dialplan.route(&called).map(|d| d.target) {
+                None => match self
+                    .dialplan
+                    .route(&called)
+                    .into_iter()
+                    .next()
+                    .map(|d| d.target)
+                {
                     Some(Target::User(n)) => self
                         .user(&n)
                         .cloned()
@@ -123,10 +129,18 @@ impl Gateway {
         if let Some(user) = self.user(&dialled).cloned() {
             return self.to_local_user(now, &user, caller, caller_display);
         }
-        let decision = self
-            .dialplan
-            .route(&dialled)
-            .ok_or(NoCall::Answer(404, "Not Found"))?;
+        let decisions = self.dialplan.route(&dialled);
+        let decision = match decisions.len() {
+            0 => return Err(NoCall::Answer(404, "Not Found")),
+            1 => decisions
+                .into_iter()
+                .next()
+                .ok_or(NoCall::Answer(404, "Not Found"))?,
+            // Several routes for one prefix: use them round-robin.
+            _ => self
+                .next_decision(decisions)
+                .ok_or(NoCall::Answer(503, "Service Unavailable"))?,
+        };
         let peer = match decision.target {
             Target::User(n) => {
                 let user = self
@@ -201,6 +215,27 @@ impl Gateway {
             callee_number: user.number.clone(),
             destinations,
         })
+    }
+
+    /// The next of several routes sharing a prefix whose line or trunk is
+    /// usable, round-robin.
+    fn next_decision(&mut self, decisions: Vec<Decision>) -> Option<Decision> {
+        let key = format!("prefix:{}", decisions[0].prefix);
+        let start = *self.group_turns.get(&key).unwrap_or(&0);
+        let usable = |d: &Decision| match &d.target {
+            Target::Line(n) => self
+                .line_index(n)
+                .is_some_and(|i| self.peer_usable(PeerRef::Line(i))),
+            Target::Trunk(n) => self
+                .trunk_index(n)
+                .is_some_and(|i| self.peer_usable(PeerRef::Trunk(i))),
+            _ => true,
+        };
+        let pick = (0..decisions.len())
+            .map(|k| (start + k) % decisions.len())
+            .find(|&k| usable(&decisions[k]))?;
+        self.group_turns.insert(key, pick + 1);
+        decisions.into_iter().nth(pick)
     }
 
     /// The next usable member of a group, round-robin: a member that is

@@ -1547,3 +1547,42 @@ fn a_trunk_call_fails_over_to_the_next_dns_target_on_503() {
         "the caller does not see the first target's 503"
     );
 }
+
+#[test]
+fn lines_sharing_a_route_prefix_are_used_round_robin() {
+    let mut h = line_harness_with(GatewayConfig {
+        users: vec![user(&ALICE, false)],
+        lines: vec![
+            acme_line("x", None),
+            acme_line(
+                "y",
+                Some(Transition::Insert {
+                    at: 0,
+                    with: "9".into(),
+                }),
+            ),
+        ],
+        dialplan: DialPlan::new(
+            vec![
+                route("0", "line:x", None, false),
+                route("0", "line:y", None, false),
+            ],
+            vec![],
+        ),
+        ..GatewayConfig::default()
+    });
+    h.take(provider());
+    h.register(&ALICE);
+    let mut uris = Vec::new();
+    for _ in 0..2 {
+        h.dial(&ALICE, "0301");
+        uris.push(h.last(provider(), "INVITE").request_uri().unwrap().to_vec());
+    }
+    assert_eq!(
+        uris,
+        [
+            b"sip:0301@sip.acme.example".to_vec(),
+            b"sip:90301@sip.acme.example".to_vec()
+        ]
+    );
+}
