@@ -29,10 +29,7 @@ pub(super) struct Leg {
 }
 
 fn with_tag(value: &[u8], tag: &[u8]) -> Bytes {
-    let mut v = value.to_vec();
-    v.extend_from_slice(b";tag=");
-    v.extend_from_slice(tag);
-    Bytes::from(v)
+    Bytes::from(crate::msg::build::with_tag(value, tag))
 }
 
 /// The `<uri>` part of a Contact value, for use as a target.

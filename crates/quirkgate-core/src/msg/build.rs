@@ -59,6 +59,20 @@ impl MessageWriter {
     }
 }
 
+/// A From/To value with a tag parameter added. A stray trailing ';' (which
+/// the parser tolerates) is dropped first, or the result would hold ';;'.
+pub fn with_tag(value: &[u8], tag: &[u8]) -> Vec<u8> {
+    let end = value
+        .iter()
+        .rposition(|&b| !matches!(b, b';' | b' ' | b'\t' | b'\r' | b'\n'))
+        .map_or(0, |i| i + 1);
+    let mut v = Vec::with_capacity(end + tag.len() + 5);
+    v.extend_from_slice(&value[..end]);
+    v.extend_from_slice(b";tag=");
+    v.extend_from_slice(tag);
+    v
+}
+
 /// Starts a response to `request` (RFC 3261 §8.2.6.2): Via, From, Call-ID
 /// and CSeq copied as received, To copied with `to_tag` added when the
 /// request had none.
@@ -82,10 +96,7 @@ pub fn response(
             .is_some_and(|t| t.tag().is_some());
         match to_tag {
             Some(tag) if !has_tag => {
-                let mut v = to.to_vec();
-                v.extend_from_slice(b";tag=");
-                v.extend_from_slice(tag.as_bytes());
-                w.known(HeaderName::To, &v);
+                w.known(HeaderName::To, &with_tag(to, tag.as_bytes()));
             }
             _ => {
                 w.known(HeaderName::To, to);
@@ -103,6 +114,12 @@ pub fn response(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_tag_after_a_stray_semicolon() {
+        assert_eq!(with_tag(b"sip:a@b;", b"t"), b"sip:a@b;tag=t");
+        assert_eq!(with_tag(b"<sip:a@b>", b"t"), b"<sip:a@b>;tag=t");
+    }
 
     #[test]
     fn response_copies_the_transaction_headers() {
