@@ -172,6 +172,8 @@ const TRUSTED: &str = "[[user]]\nnumber = \"100\"\nallow_ips = [\"127.0.0.1\"]\n
 
 #[test]
 fn calls_go_round_robin_over_two_lines_at_kamailio() {
+    // Two providers wanting different number formats, one dial plan: line
+    // b refines the called number just before the call leaves on it.
     let kamailio = Kamailio::start(
         "provider.cfg",
         &[("__PASSWORD__", "line-secret"), ("__LINE__", "1001")],
@@ -180,6 +182,7 @@ fn calls_go_round_robin_over_two_lines_at_kamailio() {
     let office = format!(
         "{TRUSTED}[[line]]\nname = \"a\"\nregistrar = \"sip:127.0.0.1:{port}\"\nusername = \"1001\"\npassword = \"line-secret\"\n\
          [[line]]\nname = \"b\"\nregistrar = \"sip:127.0.0.1:{port}\"\nusername = \"1002\"\npassword = \"line-secret\"\n\
+         refine = {{ kind = \"insert\", at = 0, with = \"0086\" }}\n\
          [[group]]\nname = \"out\"\nlines = [\"a\", \"b\"]\n[[route]]\nprefix = \"5\"\nto = \"group:out\"\n",
         port = kamailio.port
     );
@@ -201,13 +204,24 @@ fn calls_go_round_robin_over_two_lines_at_kamailio() {
     }
     // The From of every INVITE the gateway sent to the provider, in order.
     let log = gw.log_text();
-    let outgoing = format!("INVITE sip:5550001@127.0.0.1:{} ", kamailio.port);
-    let users: Vec<&str> = log
-        .split(outgoing.as_str())
+    // (Request-URI user, From user) of every INVITE sent to the provider.
+    let to_provider = format!("@127.0.0.1:{} SIP/2.0", kamailio.port);
+    let sent: Vec<(String, String)> = log
+        .split("INVITE sip:")
         .skip(1)
-        .filter_map(|msg| msg.lines().find(|l| l.starts_with("From:")))
-        .filter_map(|from| from.split("<sip:").nth(1)?.split('@').next())
+        .filter(|msg| {
+            msg.lines()
+                .next()
+                .is_some_and(|l| l.ends_with(&to_provider))
+        })
+        .filter_map(|msg| {
+            let called = msg.split('@').next()?.to_string();
+            let from = msg.lines().find(|l| l.starts_with("From:"))?;
+            let user = from.split("<sip:").nth(1)?.split('@').next()?.to_string();
+            Some((called, user))
+        })
         .collect();
+    let users: Vec<&str> = sent.iter().map(|(_, u)| u.as_str()).collect();
     let first_b = users
         .iter()
         .position(|u| *u == "1002")
