@@ -171,7 +171,11 @@ impl Kamailio {
         let cfg = dir.path().join("kamailio.cfg");
         std::fs::write(&cfg, text).unwrap();
         let log = std::fs::File::create(dir.path().join("kamailio.log")).unwrap();
+        // Kamailio forks helper processes: its own process group lets the
+        // test stop all of them.
+        use std::os::unix::process::CommandExt;
         let child = Command::new("kamailio")
+            .process_group(0)
             .arg("-f")
             .arg(&cfg)
             .arg("-E")
@@ -204,7 +208,20 @@ impl Kamailio {
 
 impl Drop for Kamailio {
     fn drop(&mut self) {
-        let _ = self.child.kill();
+        // SIGTERM to the whole group: the main process and its children.
+        let group = format!("-{}", self.child.id());
+        let _ = Command::new("kill").args(["-TERM", "--", &group]).status();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+        while std::time::Instant::now() < deadline {
+            if matches!(self.child.try_wait(), Ok(Some(_))) {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &group])
+            .stderr(Stdio::null())
+            .status();
         let _ = self.child.wait();
     }
 }
