@@ -539,7 +539,11 @@ impl Gateway {
         };
         let _span = tracing::info_span!("call", id = key.0, leg = "callee").entered();
         let status = msg.status().unwrap_or(500);
-        if status >= 200 {
+        // An INVITE's 2xx keeps coming during the transaction's Accepted
+        // state (retransmissions, downstream forks): each must be ACKed, so
+        // its entry stays until the call ends.
+        let invite_2xx = matches!(purpose, Purpose::Invite(_)) && (200..300).contains(&status);
+        if status >= 200 && !invite_2xx {
             self.calls.clients.remove(&tx);
         }
         match purpose {
@@ -744,6 +748,16 @@ impl Gateway {
             if !retransmission {
                 self.send_bye(now, key, &mut leg);
             }
+            // A call that never got an answer of its own ends once every
+            // fork is over (the caller cancelled, or nobody answered).
+            let over = self
+                .calls
+                .calls
+                .get(&key)
+                .is_some_and(|c| c.winner.is_none() && c.forks.iter().all(|f| f.done));
+            if over {
+                self.end_call(key);
+            }
             return;
         }
         let Some(call) = self.calls.calls.get_mut(&key) else {
@@ -782,19 +796,13 @@ impl Gateway {
         let Some(target) = follow else {
             return self.on_fork_failure(now, key, i, Some(msg));
         };
-        // A target that is one of our numbers rings that user's phones;
-        // anything else is called directly.
-        let local = super::uri_number(&target)
+        // Only a redirect to one of our own users is followed: a callee must
+        // not be able to send the call to any address it names (around the
+        // dial plan, the blacklist and the trust placed in trunks).
+        let next: Vec<(Bytes, Flow)> = super::uri_number(&target)
             .and_then(|n| self.user(&n).cloned())
-            .map(|u| self.targets_of(now, &u));
-        let next: Vec<(Bytes, Flow)> = match local {
-            Some(t) => t,
-            None => self
-                .flow_to_uri(&target)
-                .map(|f| (target.clone(), f))
-                .into_iter()
-                .collect(),
-        };
+            .map(|u| self.targets_of(now, &u))
+            .unwrap_or_default();
         if next.is_empty() {
             return self.on_fork_failure(now, key, i, Some(msg));
         }
@@ -1043,7 +1051,28 @@ impl Gateway {
         match method {
             Method::Bye => {
                 self.reply(now, tx, &msg, 200, "OK", |_| {});
-                self.hang_up(now, key, Some(side));
+                let winner = self.calls.calls.get(&key).and_then(|c| c.winner);
+                match (side, winner) {
+                    // A fork that lost (a crossing late answer) ends alone.
+                    (Side::Callee(j), w) if w != Some(j) => {
+                        if let Some(f) = self
+                            .calls
+                            .calls
+                            .get_mut(&key)
+                            .and_then(|c| c.forks.get_mut(j))
+                        {
+                            f.done = true;
+                        }
+                    }
+                    // The caller gave up before an answer: as a CANCEL.
+                    (Side::Caller, None) => {
+                        let invite = self.calls.calls.get(&key).map(|c| c.a_tx);
+                        if let Some(invite) = invite {
+                            self.on_cancelled(now, invite);
+                        }
+                    }
+                    _ => self.hang_up(now, key, Some(side)),
+                }
             }
             Method::Prack if side == Side::Caller => self.on_caller_prack(now, key, tx, msg),
             // We PRACK the callee ourselves and never send it provisionals.
@@ -1207,6 +1236,7 @@ impl Gateway {
     }
 
     fn end_call(&mut self, key: CallKey) {
+        self.calls.clients.retain(|_, (k, _)| *k != key);
         self.timers.cancel(GwTimer::NoAnswer(key));
         self.timers.cancel(GwTimer::Retransmit2xx(key));
         self.timers.cancel(GwTimer::Retransmit1xx(key));

@@ -475,8 +475,18 @@ struct Refusal {
     unsupported: Option<String>,
 }
 
-/// The user part of a SIP or tel URI, unescaped: the number dialled.
+/// The user part of a SIP or tel URI, unescaped: the number dialled. Only
+/// characters a number or user name has are accepted: the result is written
+/// into the URIs and headers of other legs, so anything else (spaces, CR/LF,
+/// quotes, '@', ';') could inject headers there.
 fn uri_number(uri: &[u8]) -> Option<String> {
+    let number = raw_uri_number(uri)?;
+    let safe =
+        |c: char| c.is_ascii_alphanumeric() || matches!(c, '+' | '*' | '#' | '.' | '_' | '-');
+    (!number.is_empty() && number.len() <= 64 && number.chars().all(safe)).then_some(number)
+}
+
+fn raw_uri_number(uri: &[u8]) -> Option<String> {
     let number = match Uri::parse(uri).ok()? {
         Uri::Sip(u) => unescape(u.user?),
         Uri::Tel(t) => t

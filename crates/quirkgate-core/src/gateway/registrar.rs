@@ -88,6 +88,9 @@ impl Registrar {
     }
 }
 
+/// Devices one multi-device number may register at once.
+const MAX_DEVICES: usize = 10;
+
 /// One change a REGISTER asks for.
 struct Update {
     contact: Bytes,
@@ -254,6 +257,9 @@ impl Gateway {
             if !multi_device {
                 // One number, one device: the newest registration wins.
                 list.clear();
+            } else if list.len() >= MAX_DEVICES {
+                // A bounded fan-out: the oldest device makes room.
+                list.remove(0);
             }
             list.push(Binding {
                 contact: u.contact,
@@ -270,8 +276,8 @@ impl Gateway {
 
 /// Where calls to a binding go. Behind NAT the Contact is unreachable and
 /// the source of the REGISTER is the way in (the pinhole it opened); on a
-/// stream, the connection the phone opened is reused. Otherwise the
-/// Contact says where the device listens (a third party may register it).
+/// stream, the connection the phone opened is reused. A Contact on the
+/// source's own address says which port the device listens on.
 fn reach(nat: NatMode, contact: &[u8], source: Flow) -> Flow {
     if source.transport.is_reliable() || nat == NatMode::Force {
         return source;
@@ -282,9 +288,10 @@ fn reach(nat: NatMode, contact: &[u8], source: Flow) -> Flow {
     };
     let behind_nat = match nat {
         NatMode::Never => false,
-        // RFC 1918 / CGNAT / link-local addresses cannot be reached from
-        // here unless they are the source itself.
-        _ => is_private(listed.ip()) && listed.ip() != source.remote.ip(),
+        // A Contact on another address than the REGISTER's source is
+        // either behind NAT (unreachable) or a redirect to somewhere else:
+        // only the source's own address is trusted in `auto` mode.
+        _ => listed.ip() != source.remote.ip(),
     };
     if behind_nat {
         source
@@ -310,18 +317,6 @@ fn contact_addr(contact: &[u8]) -> Option<SocketAddr> {
     Some(SocketAddr::new(ip, u.port.unwrap_or(5060)))
 }
 
-fn is_private(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v4) => {
-            let [a, b, ..] = v4.octets();
-            v4.is_private() || v4.is_link_local() || (a == 100 && (64..128).contains(&b))
-        }
-        IpAddr::V6(v6) => {
-            (v6.segments()[0] & 0xfe00) == 0xfc00 || (v6.segments()[0] & 0xffc0) == 0xfe80
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -344,9 +339,14 @@ mod tests {
             reach(NatMode::Auto, b"sip:100@192.168.1.20:5060", behind).remote,
             behind.remote
         );
-        // A reachable Contact (third-party registration): the Contact.
-        let direct = reach(NatMode::Auto, b"sip:100@198.51.100.9:5070", behind);
-        assert_eq!(direct.remote, "198.51.100.9:5070".parse().unwrap());
+        // Another address entirely: never followed in auto mode.
+        assert_eq!(
+            reach(NatMode::Auto, b"sip:100@198.51.100.9:5070", behind).remote,
+            behind.remote
+        );
+        // The source's own address on another port: the Contact.
+        let direct = reach(NatMode::Auto, b"sip:100@198.51.100.7:5070", behind);
+        assert_eq!(direct.remote, "198.51.100.7:5070".parse().unwrap());
         assert_eq!(
             reach(NatMode::Force, b"sip:100@198.51.100.9:5070", behind).remote,
             behind.remote

@@ -504,6 +504,7 @@ fn cancel_races_200() {
             .all(|m| m.status() != Some(200) || m.cseq().unwrap().unwrap().method == b"CANCEL"),
         "the caller never sees the INVITE's 200"
     );
+    assert_eq!(h.gw.call_count(), 0, "the crossed call is gone");
 }
 
 #[test]
@@ -1585,4 +1586,24 @@ fn lines_sharing_a_route_prefix_are_used_round_robin() {
             b"sip:90301@sip.acme.example".to_vec()
         ]
     );
+}
+
+#[test]
+fn a_retransmitted_2xx_is_acked_again() {
+    let mut h = Harness::standard();
+    let invite = ring_bob(&mut h);
+    let ok = answer(&invite, 200, "bobtag", BOB.addr, "", "v=0\r\n");
+    h.send(BOB.addr, &ok);
+    assert!(h.lines_to(BOB.addr)[0].starts_with("ACK "));
+    // Our ACK was lost: Bob retransmits his 200.
+    h.send(BOB.addr, &ok);
+    assert_eq!(h.lines_to(BOB.addr).len(), 1, "ACKed again, nothing else");
+}
+
+#[test]
+fn a_dialled_number_cannot_inject_headers() {
+    assert_eq!(uri_number(b"sip:0301%20SIP/2.0%0D%0AX-Evil:%201@gw"), None);
+    assert_eq!(uri_number(b"sip:%22quoted%22@gw"), None);
+    assert_eq!(uri_number(b"sip:+49301234@gw"), Some("+49301234".into()));
+    assert_eq!(uri_number(b"tel:+49-30-1234"), Some("+49301234".into()));
 }
