@@ -242,6 +242,11 @@ impl Registrar {
         }
     }
 
+    /// Whether a port was written.
+    pub fn has_port(&self) -> bool {
+        self.explicit_port
+    }
+
     /// The domain of the registration (Request-URI and AOR host).
     pub fn domain(&self) -> String {
         let host = if self.host.contains(':') {
@@ -524,6 +529,19 @@ impl Config {
                 message,
             }
         };
+        if let Some(l) = self
+            .sip
+            .listen
+            .iter()
+            .find(|l| l.addr.ip().is_unspecified())
+        {
+            return Err(at(
+                &l.to_string(),
+                format!(
+                    "sip.listen: '{l}' is a wildcard; listen on the address peers reach (the gateway writes it into Via and Contact)"
+                ),
+            ));
+        }
         if self.sip.listen.is_empty() {
             return Err(at(
                 "listen",

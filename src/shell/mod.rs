@@ -305,6 +305,7 @@ async fn resolve_trunks(resolver: &DnsResolver, config: &Config) -> Vec<TrunkCon
             fallbacks: targets.collect(),
             domain: trunk.address.domain(),
             credentials: trunk.username.clone().zip(trunk.password.clone()),
+            match_port: trunk.address.has_port(),
             refine: trunk
                 .refine
                 .as_ref()

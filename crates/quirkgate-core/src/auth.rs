@@ -166,12 +166,14 @@ impl DigestServer {
             .collect()
     }
 
-    /// Checks `credentials` for `method`; `password` looks a user up.
+    /// Checks `credentials` for a request of `method` to `request_uri`;
+    /// `password` looks a user up.
     pub fn verify<'p>(
         &mut self,
         ids: &IdGenerator,
         now: Time,
         method: &[u8],
+        request_uri: &[u8],
         credentials: &AuthField<'_>,
         password: impl Fn(&str) -> Option<&'p str>,
     ) -> Verdict {
@@ -199,6 +201,16 @@ impl DigestServer {
                 None => return refuse("unsupported algorithm"),
             },
         };
+        // Only an algorithm we offered: no downgrade to MD5 when only
+        // SHA-256 is configured.
+        if !self.algorithms.contains(&algorithm) {
+            return refuse("algorithm not offered");
+        }
+        // The credentials must be for this request (RFC 2617 §3.2.2.5),
+        // or an on-path attacker could reuse them for another number.
+        if !uri.eq_ignore_ascii_case(request_uri) {
+            return refuse("uri does not match the Request-URI");
+        }
         let Ok(user) = std::str::from_utf8(&username) else {
             return refuse("user name is not UTF-8");
         };
@@ -215,7 +227,9 @@ impl DigestServer {
                 _ => return refuse("qop=auth without nc or cnonce"),
             },
             Some(_) => return refuse("unsupported qop"),
-            None => None,
+            // We always offer qop=auth; without it there is no nonce count,
+            // and the response could be replayed for the nonce's lifetime.
+            None => return refuse("qop=auth is required"),
         };
         let expected = digest_response(&DigestInput {
             algorithm,
@@ -379,9 +393,14 @@ mod tests {
             nc,
         )
         .unwrap();
-        server.verify(ids, now, b"REGISTER", &field(&creds), |u| {
-            (u == "100").then_some("secret")
-        })
+        server.verify(
+            ids,
+            now,
+            b"REGISTER",
+            b"sip:127.0.0.1",
+            &field(&creds),
+            |u| (u == "100").then_some("secret"),
+        )
     }
 
     #[test]

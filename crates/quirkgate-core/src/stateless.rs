@@ -98,7 +98,7 @@ pub fn stamp_received(msg: &mut SipMessage, source: SocketAddr) {
 
 /// A To tag derived from the request, so a retransmitted request gets the
 /// same tag without any state being kept.
-fn stateless_tag(msg: &SipMessage) -> String {
+pub(crate) fn stateless_tag(msg: &SipMessage) -> String {
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
     let parts = [
         msg.call_id().unwrap_or_default(),

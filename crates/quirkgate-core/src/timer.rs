@@ -37,10 +37,6 @@ impl<K: Ord + Hash + Copy> TimerTable<K> {
         }
     }
 
-    pub fn is_armed(&self, key: K) -> bool {
-        self.armed.contains_key(&key)
-    }
-
     pub fn next_deadline(&self) -> Option<Time> {
         self.by_time.first().map(|(t, _)| *t)
     }

@@ -261,7 +261,8 @@ impl TransactionLayer {
         let merge_key = self.merge_key(&msg);
         if let Some(mk) = &merge_key {
             if self.merges.contains_key(mk) {
-                let reply = response(&msg, 482, "Loop Detected", None).finish(b"");
+                let tag = crate::stateless::stateless_tag(&msg);
+                let reply = response(&msg, 482, "Loop Detected", Some(&tag)).finish(b"");
                 self.send(flow, reply);
                 return;
             }
@@ -390,8 +391,9 @@ impl TransactionLayer {
                 }
             }
             None => {
-                let nope =
-                    response(&cancel, 481, "Call/Transaction Does Not Exist", None).finish(b"");
+                let tag = crate::stateless::stateless_tag(&cancel);
+                let nope = response(&cancel, 481, "Call/Transaction Does Not Exist", Some(&tag))
+                    .finish(b"");
                 self.respond(now, id, nope);
             }
         }
@@ -559,6 +561,11 @@ impl TransactionLayer {
         let Some(tx) = self.txs.get_mut(&id) else {
             return;
         };
+        // Only a transaction still waiting may answer; a second final
+        // response (a race between two parts of the TU) is dropped.
+        if !matches!(tx.state, State::Proceeding | State::Trying) {
+            return;
+        }
         let status = status_of(&data);
         let reliable = tx.flow.transport.is_reliable();
         let flow = tx.flow;
@@ -614,21 +621,10 @@ impl TransactionLayer {
             w.known(HeaderName::Route, route);
         }
         let cancel = SipMessage::parse_datagram(w.finish(b"")).ok()?;
+        // RFC 3261 §9.1: a callee that never answers the cancelled INVITE
+        // must not keep it alive; give it 64*T1, as Timer B would.
+        self.timers.set((invite, Timer::B), now + t1x64());
         Some(self.send_request(now, cancel, flow))
-    }
-
-    /// Whether a client INVITE got a provisional response but no final one.
-    pub fn is_proceeding(&self, id: TxId) -> bool {
-        self.txs
-            .get(&id)
-            .is_some_and(|t| t.state == State::Proceeding)
-    }
-
-    /// Whether a server INVITE transaction can still take a final response.
-    pub fn is_pending(&self, id: TxId) -> bool {
-        self.txs
-            .get(&id)
-            .is_some_and(|t| matches!(t.state, State::Proceeding | State::Trying | State::Calling))
     }
 
     // ---- timers --------------------------------------------------------

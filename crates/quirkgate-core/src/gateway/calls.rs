@@ -9,7 +9,7 @@ use std::time::Duration;
 use bytes::Bytes;
 
 use super::dialog::Leg;
-use super::lines::Account;
+use super::lines::{credentials_for, Account};
 use super::routing::Destination;
 use super::{contact_uri, Gateway, GwTimer};
 use crate::ids::IdGenerator;
@@ -41,7 +41,7 @@ enum Purpose {
         server: TxId,
         request: Box<SipMessage>,
     },
-    /// Our own BYE, PRACK or CANCEL: nothing waits for the answer.
+    /// Our own BYE or PRACK: nothing waits for the answer.
     Own,
 }
 
@@ -54,8 +54,9 @@ struct Fork {
     request: SipMessage,
     /// The provider account this leg presents, if it goes to a line.
     account: Option<Account>,
-    /// The nonce last answered: the same challenge again is a refusal.
-    answered_nonce: Option<Vec<u8>>,
+    /// The INVITE already carried our credentials: a new challenge that is
+    /// not `stale` is a refusal.
+    answered: bool,
     /// Where to try this destination next if it times out or answers 503
     /// (the further DNS targets of a trunk).
     alternates: Vec<Flow>,
@@ -67,6 +68,8 @@ struct Fork {
 
 #[derive(Debug)]
 struct Call {
+    /// The caller is a provider (a line or trunk), not an office phone.
+    from_provider: bool,
     caller_number: String,
     caller_display: Option<String>,
     a: Leg,
@@ -149,18 +152,34 @@ impl Calls {
 const MAX_REDIRECTS: u8 = 5;
 
 /// Headers relayed between legs besides the ones nobody owns.
-const RELAYED: [HeaderName; 4] = [
+const RELAYED: [HeaderName; 5] = [
     HeaderName::Allow,
     HeaderName::Supported,
     HeaderName::ContentType,
     HeaderName::Subject,
+    HeaderName::Privacy,
 ];
+
+/// Headers that would let an outside caller make an office phone answer by
+/// itself (and listen in): never relayed from a provider.
+const AUTO_ANSWER: [&str; 3] = ["Alert-Info", "Answer-Mode", "Priv-Answer-Mode"];
+
+/// Headers that assert an identity: a provider trusts them from us, so
+/// they never cross a leg between the office and a provider.
+const IDENTITY: [&str; 3] = ["P-Preferred-Identity", "Remote-Party-ID", "Diversion"];
 
 /// Copies the headers that cross legs unchanged: unknown ones byte for
 /// byte, and the few owned ones a peer needs to see.
 fn copy_passthrough(src: &SipMessage, w: &mut MessageWriter) {
+    copy_passthrough_except(src, w, &[]);
+}
+
+fn copy_passthrough_except(src: &SipMessage, w: &mut MessageWriter, deny: &[&str]) {
     for h in src.headers() {
-        if h.name == HeaderName::Other || RELAYED.contains(&h.name) {
+        let denied = deny
+            .iter()
+            .any(|d| h.raw_name.eq_ignore_ascii_case(d.as_bytes()));
+        if (h.name == HeaderName::Other && !denied) || RELAYED.contains(&h.name) {
             w.header(h.raw_name, h.value);
         }
     }
@@ -289,6 +308,7 @@ impl Gateway {
         self.calls.calls.insert(
             key,
             Call {
+                from_provider: plan.from_provider,
                 caller_number: plan.caller_number,
                 caller_display: plan.caller_display,
                 a,
@@ -326,6 +346,8 @@ impl Gateway {
         let _span = tracing::info_span!("call", id = key.0).entered();
         tracing::info!("no answer in time: cancelling");
         call.cancelled = true;
+        call.reliable = None;
+        self.timers.cancel(GwTimer::Retransmit1xx(key));
         let answer = response(
             &call.a_invite,
             480,
@@ -431,7 +453,17 @@ impl Gateway {
         let contact = Bytes::from(contact_uri(&from_user, flow.local, flow.transport));
         let mut leg = Leg::outgoing(&mut self.ids, &from, &to, destination.target, flow, contact);
         let (mut w, seq) = leg.request(&mut self.ids, "INVITE", None);
-        copy_passthrough(&call.a_invite, &mut w);
+        // Across the trust boundary, no auto-answer in and no identity
+        // claims either way.
+        let to_provider = destination.domain.is_some();
+        let mut deny: Vec<&str> = Vec::new();
+        if call.from_provider {
+            deny.extend(AUTO_ANSWER);
+        }
+        if call.from_provider || to_provider {
+            deny.extend(IDENTITY);
+        }
+        copy_passthrough_except(&call.a_invite, &mut w, &deny);
         let Ok(invite) = SipMessage::parse_datagram(w.finish(call.a_invite.body())) else {
             return;
         };
@@ -447,7 +479,7 @@ impl Gateway {
                 request: invite,
                 alternates: destination.alternates.clone(),
                 account: destination.account,
-                answered_nonce: None,
+                answered: false,
                 done: false,
                 cancel_wanted: false,
             });
@@ -465,6 +497,7 @@ impl Gateway {
         i: usize,
         msg: &SipMessage,
     ) -> bool {
+        let cnonce = self.ids.tag();
         let Some(fork) = self
             .calls
             .calls
@@ -473,46 +506,13 @@ impl Gateway {
         else {
             return false;
         };
-        let Some(account) = fork.account.clone() else {
+        let Some(account) = &fork.account else {
             return false;
         };
-        let (challenge_header, credentials_header) = if msg.status() == Some(407) {
-            (
-                HeaderName::ProxyAuthenticate,
-                HeaderName::ProxyAuthorization,
-            )
-        } else {
-            (HeaderName::WwwAuthenticate, HeaderName::Authorization)
-        };
-        let challenges: Vec<_> = msg
-            .auth_fields(challenge_header)
-            .filter_map(Result::ok)
-            .collect();
-        let Some(challenge) = challenges.iter().find(|c| {
-            c.scheme.eq_ignore_ascii_case(b"Digest")
-                && c.param("algorithm")
-                    .is_none_or(|a| crate::auth::Algorithm::from_name(&a).is_some())
-        }) else {
-            return false;
-        };
-        let nonce = challenge.param("nonce").map(|n| n.to_vec());
-        let stale = challenge
-            .param("stale")
-            .is_some_and(|s| s.eq_ignore_ascii_case(b"true"));
-        if !stale && nonce.is_some() && nonce == fork.answered_nonce {
-            return false;
-        }
         let uri = fork.request.request_uri().unwrap_or_default().to_vec();
-        let cnonce = self.ids.tag();
-        let Some(value) = crate::auth::authorization(
-            challenge,
-            b"INVITE",
-            &uri,
-            &account.username,
-            &account.password,
-            &cnonce,
-            1,
-        ) else {
+        let Some((header, value)) =
+            credentials_for(msg, b"INVITE", &uri, account, &cnonce, fork.answered)
+        else {
             return false;
         };
         fork.leg.local_cseq += 1;
@@ -520,13 +520,13 @@ impl Gateway {
         let mut invite = fork.request.clone();
         invite.set_header(HeaderName::Via, fork.leg.via(&self.ids.branch()).as_bytes());
         invite.set_header(HeaderName::CSeq, format!("{seq} INVITE").as_bytes());
-        invite.remove_headers(credentials_header);
-        invite.push_header(credentials_header.as_str().as_bytes(), value.as_bytes());
+        invite.remove_headers(header);
+        invite.push_header(header.as_str().as_bytes(), value.as_bytes());
         let tx = self.txn.send_request(now, invite.clone(), fork.leg.flow);
         fork.request = invite;
         fork.invite = tx;
         fork.invite_seq = seq;
-        fork.answered_nonce = nonce;
+        fork.answered = true;
         self.calls.clients.insert(tx, (key, Purpose::Invite(i)));
         true
     }
@@ -558,7 +558,8 @@ impl Gateway {
     fn on_fork_response(&mut self, now: Time, key: CallKey, i: usize, msg: SipMessage) {
         let status = msg.status().unwrap_or(500);
         match status {
-            100 => {}
+            // Even a 100 makes the INVITE cancellable (§9.1).
+            100 => self.cancel_if_wanted(now, key, i),
             101..=199 => self.on_fork_provisional(now, key, i, msg),
             200..=299 => self.on_fork_2xx(now, key, i, msg),
             300..=399 => self.on_fork_redirect(now, key, i, msg),
@@ -912,6 +913,18 @@ impl Gateway {
         }
     }
 
+    fn cancel_if_wanted(&mut self, now: Time, key: CallKey, i: usize) {
+        let wanted = self
+            .calls
+            .calls
+            .get(&key)
+            .and_then(|c| c.forks.get(i))
+            .filter(|f| f.cancel_wanted && !f.done);
+        if let Some(invite) = wanted.map(|f| f.invite) {
+            self.txn.cancel(now, invite);
+        }
+    }
+
     fn cancel_fork(&mut self, now: Time, key: CallKey, i: usize) {
         let Some(fork) = self
             .calls
@@ -953,6 +966,8 @@ impl Gateway {
             return;
         };
         call.cancelled = true;
+        call.reliable = None;
+        self.timers.cancel(GwTimer::Retransmit1xx(key));
         let answer = response(
             &call.a_invite,
             487,

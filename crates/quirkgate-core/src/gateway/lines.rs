@@ -91,10 +91,9 @@ pub(super) struct Line {
     from_tag: String,
     cseq: u32,
     expires: u32,
-    /// The nonce we last answered: the same challenge again means the
-    /// credentials are wrong, not that a nonce expired.
-    answered_nonce: Option<Vec<u8>>,
-    nc: u32,
+    /// The REGISTER being challenged already carried our credentials: a
+    /// new challenge that is not `stale` means they were refused.
+    answered: bool,
     failures: u32,
     /// A 403 stops retrying until the configuration changes.
     forbidden: bool,
@@ -144,8 +143,7 @@ impl Gateway {
                 from_tag: self.ids.tag(),
                 cseq: 0,
                 expires: config.expires,
-                answered_nonce: None,
-                nc: 0,
+                answered: false,
                 failures: 0,
                 forbidden: false,
                 target: 0,
@@ -331,7 +329,7 @@ impl Gateway {
                 line.status.state = LineState::Registered;
                 line.failures = 0;
                 line.targets_tried = 0;
-                line.answered_nonce = None;
+                line.answered = false;
                 let granted = Duration::from_secs(u64::from(granted));
                 let refresh = (granted / 2)
                     .min(granted.saturating_sub(REFRESH_MARGIN))
@@ -371,53 +369,33 @@ impl Gateway {
     }
 
     fn answer_challenge(&mut self, now: Time, i: usize, msg: &SipMessage) {
-        let line = &mut self.lines.lines[i];
-        let header = if msg.status() == Some(407) {
-            HeaderName::ProxyAuthenticate
-        } else {
-            HeaderName::WwwAuthenticate
-        };
-        let challenges: Vec<_> = msg.auth_fields(header).filter_map(Result::ok).collect();
-        let usable = challenges.iter().find(|c| {
-            c.scheme.eq_ignore_ascii_case(b"Digest")
-                && c.param("algorithm")
-                    .is_none_or(|a| Algorithm::from_name(&a).is_some())
-        });
-        let Some(challenge) = usable else {
-            tracing::warn!("no digest challenge this gateway can answer");
-            return self.line_failed(now, i);
-        };
-        let nonce = challenge.param("nonce").map(|n| n.to_vec());
-        let stale = challenge
-            .param("stale")
-            .is_some_and(|s| s.eq_ignore_ascii_case(b"true"));
-        if !stale && nonce.is_some() && nonce == line.answered_nonce {
-            // The same challenge again: the credentials were refused.
-            tracing::warn!("registrar refused the credentials");
-            return self.line_failed(now, i);
-        }
-        line.answered_nonce = nonce;
-        line.nc = 1;
         let cnonce = self.ids.tag();
-        let c = &line.config;
-        let uri = format!("sip:{}", c.domain);
-        let Some(value) = authorization(
-            challenge,
+        let line = &mut self.lines.lines[i];
+        let account = Account {
+            username: line.config.username.clone(),
+            domain: line.config.domain.clone(),
+            password: line.config.password.clone(),
+        };
+        let uri = format!("sip:{}", line.config.domain);
+        match credentials_for(
+            msg,
             b"REGISTER",
             uri.as_bytes(),
-            &c.username,
-            &c.password,
+            &account,
             &cnonce,
-            line.nc,
-        ) else {
-            return self.line_failed(now, i);
-        };
-        let credentials = if header == HeaderName::ProxyAuthenticate {
-            HeaderName::ProxyAuthorization
-        } else {
-            HeaderName::Authorization
-        };
-        self.send_register(now, i, Some((credentials, value)));
+            line.answered,
+        ) {
+            Some(credentials) => {
+                line.answered = true;
+                self.send_register(now, i, Some(credentials));
+            }
+            None => {
+                tracing::warn!(
+                    "registrar refused the credentials, or sent no challenge we can answer"
+                );
+                self.line_failed(now, i);
+            }
+        }
     }
 
     /// A failed attempt: retry later, backing off, never giving up silently.
@@ -427,7 +405,7 @@ impl Gateway {
             return;
         };
         line.status.state = LineState::Failed;
-        line.answered_nonce = None;
+        line.answered = false;
         if line.unregistering {
             return;
         }
@@ -505,4 +483,53 @@ fn granted_expiry(msg: &SipMessage, line: &Line) -> Option<u32> {
         .and_then(|c| c.params.get("expires").map(Bytes::copy_from_slice))
         .and_then(|v| std::str::from_utf8(&v).ok()?.parse().ok());
     from_contact.or_else(|| msg.expires().and_then(Result::ok))
+}
+
+/// The credentials answering a 401/407 for `account` (RFC 3261 §22.2),
+/// as the header to add and its value. `None` when there is no digest
+/// challenge we can answer, or when the challenged request already
+/// carried credentials and the nonce is not merely stale: registrars hand
+/// out a fresh nonce with every challenge, so a second challenge means the
+/// password was refused, and answering again would loop.
+pub(super) fn credentials_for(
+    msg: &SipMessage,
+    method: &[u8],
+    uri: &[u8],
+    account: &Account,
+    cnonce: &str,
+    already_answered: bool,
+) -> Option<(HeaderName, String)> {
+    let (challenge_header, credentials_header) = if msg.status() == Some(407) {
+        (
+            HeaderName::ProxyAuthenticate,
+            HeaderName::ProxyAuthorization,
+        )
+    } else {
+        (HeaderName::WwwAuthenticate, HeaderName::Authorization)
+    };
+    let challenges: Vec<_> = msg
+        .auth_fields(challenge_header)
+        .filter_map(Result::ok)
+        .collect();
+    let challenge = challenges.iter().find(|c| {
+        c.scheme.eq_ignore_ascii_case(b"Digest")
+            && c.param("algorithm")
+                .is_none_or(|a| Algorithm::from_name(&a).is_some())
+    })?;
+    let stale = challenge
+        .param("stale")
+        .is_some_and(|s| s.eq_ignore_ascii_case(b"true"));
+    if already_answered && !stale {
+        return None;
+    }
+    let value = authorization(
+        challenge,
+        method,
+        uri,
+        &account.username,
+        &account.password,
+        cnonce,
+        1,
+    )?;
+    Some((credentials_header, value))
 }

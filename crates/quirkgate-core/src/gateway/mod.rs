@@ -428,12 +428,15 @@ impl Gateway {
             }
             seen = true;
             let users = &self.config.users;
-            match self.auth.verify(&self.ids, now, &method, c, |u| {
-                users
-                    .iter()
-                    .find(|x| x.number == u)
-                    .and_then(|x| x.password.as_deref())
-            }) {
+            let request_uri = msg.request_uri().unwrap_or_default();
+            match self
+                .auth
+                .verify(&self.ids, now, &method, request_uri, c, |u| {
+                    users
+                        .iter()
+                        .find(|x| x.number == u)
+                        .and_then(|x| x.password.as_deref())
+                }) {
                 Verdict::Ok(user) => return Ok(Some(user)),
                 Verdict::Stale => stale = true,
                 Verdict::Refused(why) => {

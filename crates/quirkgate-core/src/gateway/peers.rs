@@ -31,6 +31,9 @@ pub struct TrunkConfig {
     pub domain: String,
     /// Digest credentials for a trunk that challenges our INVITEs.
     pub credentials: Option<(String, String)>,
+    /// Recognise calls in by source address and port (the configuration
+    /// named a port), not by IP alone.
+    pub match_port: bool,
     pub refine: Option<Transition>,
     pub ping: Option<PingConfig>,
 }
@@ -306,11 +309,18 @@ impl Gateway {
         })
     }
 
-    /// The trunk a request came from, recognised by its source address.
+    /// The trunk a request came from, recognised by its source address:
+    /// one of its addresses exactly when a port was configured, its IPs
+    /// otherwise.
     pub(super) fn trunk_from(&self, source: SocketAddr) -> Option<usize> {
-        self.peers
-            .trunks
-            .iter()
-            .position(|t| t.flow.remote.ip() == source.ip())
+        self.peers.trunks.iter().position(|t| {
+            let mut addresses =
+                std::iter::once(t.flow.remote).chain(t.config.fallbacks.iter().map(|&(_, a)| a));
+            if t.config.match_port {
+                addresses.any(|a| a == source)
+            } else {
+                addresses.any(|a| a.ip() == source.ip())
+            }
+        })
     }
 }

@@ -31,6 +31,7 @@ pub(super) struct Destination {
 
 /// A call that may proceed.
 pub(super) struct CallPlan {
+    pub from_provider: bool,
     pub caller_number: String,
     pub caller_display: Option<String>,
     pub callee_number: String,
@@ -103,12 +104,14 @@ impl Gateway {
                     _ => return Err(NoCall::Answer(404, "Not Found")),
                 },
             };
-            return self.to_local_user(
+            let mut plan = self.to_local_user(
                 now,
                 &user,
                 from_number.unwrap_or_else(|| "anonymous".into()),
                 caller_display,
-            );
+            )?;
+            plan.from_provider = true;
+            return Ok(plan);
         }
 
         // A local phone: a trusted address, or digest credentials (§22.3).
@@ -160,6 +163,7 @@ impl Gateway {
             .peer_destination(peer, &decision.number)
             .ok_or(NoCall::Answer(503, "Service Unavailable"))?;
         Ok(CallPlan {
+            from_provider: false,
             caller_number: caller,
             caller_display,
             callee_number: destination.number.clone(),
@@ -210,6 +214,7 @@ impl Gateway {
             return Err(NoCall::Answer(480, "Temporarily Unavailable"));
         }
         Ok(CallPlan {
+            from_provider: false,
             caller_number,
             caller_display,
             callee_number: user.number.clone(),

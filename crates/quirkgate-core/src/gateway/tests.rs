@@ -1047,7 +1047,8 @@ fn wrong_line_password_fails_instead_of_looping() {
     let first = h.last(provider(), "REGISTER");
     h.send(provider(), &challenge(&first, "n1"));
     let second = h.last(provider(), "REGISTER");
-    h.send(provider(), &challenge(&second, "n1"));
+    // Registrars hand out a fresh nonce with every challenge.
+    h.send(provider(), &challenge(&second, "n2"));
     assert!(
         h.take(provider()).is_empty(),
         "the same challenge twice is a refusal"
@@ -1344,6 +1345,7 @@ fn trunk(name: &str, address: &str, ping: bool) -> TrunkConfig {
         fallbacks: vec![],
         domain: "gw.pstn.example".into(),
         credentials: None,
+        match_port: false,
         refine: None,
         ping: ping.then(|| PingConfig {
             interval: Duration::from_secs(5),
@@ -1606,4 +1608,23 @@ fn a_dialled_number_cannot_inject_headers() {
     assert_eq!(uri_number(b"sip:%22quoted%22@gw"), None);
     assert_eq!(uri_number(b"sip:+49301234@gw"), Some("+49301234".into()));
     assert_eq!(uri_number(b"tel:+49-30-1234"), Some("+49301234".into()));
+}
+
+#[test]
+fn an_outside_caller_cannot_make_a_phone_answer_by_itself() {
+    let mut h = office(vec![], vec![]);
+    let text = from_provider(
+        "1001",
+        "<sip:+4989555@sip.acme.example>",
+        "Alert-Info: <http://x>;info=alert-autoanswer\nRemote-Party-ID: <sip:100@office>\nX-Kept: yes\n",
+    );
+    h.send(provider(), &text);
+    let invite = h.last(ALICE.addr, "INVITE");
+    assert_eq!(invite.other_header("Alert-Info"), None);
+    assert_eq!(invite.other_header("Remote-Party-ID"), None);
+    assert_eq!(
+        invite.other_header("X-Kept"),
+        Some(&b"yes"[..]),
+        "other headers still pass"
+    );
 }
