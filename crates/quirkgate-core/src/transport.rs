@@ -61,6 +61,18 @@ pub struct Flow {
     pub conn: Option<ConnId>,
 }
 
+impl Flow {
+    /// Our Via for a request sent on this flow, asking for rport (RFC 3581)
+    /// so the answer finds its way back through NAT.
+    pub fn via(&self, branch: &str) -> String {
+        format!(
+            "SIP/2.0/{} {};branch={branch};rport",
+            self.transport.via_token(),
+            self.local
+        )
+    }
+}
+
 impl fmt::Display for Flow {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} {} <-> {}", self.transport, self.local, self.remote)

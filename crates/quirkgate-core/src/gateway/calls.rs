@@ -385,8 +385,8 @@ impl Gateway {
         bindings
     }
 
-    /// A flow to a URI whose host is an IP address (DNS comes with the
-    /// provider issue), over the URI's transport and our listener for it.
+    /// A flow to a URI whose host is an IP address (the fixed contact of an
+    /// IP-authorised device), over the URI's transport and our listener.
     pub(super) fn flow_to_uri(&self, uri: &[u8]) -> Option<Flow> {
         let Ok(Uri::Sip(u)) = Uri::parse(uri) else {
             return None;

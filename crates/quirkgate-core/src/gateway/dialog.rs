@@ -96,9 +96,12 @@ impl Leg {
     /// Learns the peer's tag, target and route set from a response that
     /// creates or confirms the dialog (RFC 3261 §12.1.2).
     pub fn learn_from_response(&mut self, resp: &SipMessage) {
+        // A 2xx confirms the dialog: its Record-Route is the route set even
+        // if an early dialog with the same tag had another (§13.2.2.4).
+        let confirms = resp.status().is_some_and(|s| (200..300).contains(&s));
         if let Some(Ok(to)) = resp.to_header() {
             if let Some(tag) = to.tag() {
-                if self.remote_tag.as_deref() != Some(tag) {
+                if confirms || self.remote_tag.as_deref() != Some(tag) {
                     self.remote_tag = Some(Bytes::copy_from_slice(tag));
                     if let Some(value) = resp.header(HeaderName::To) {
                         self.remote_header = Bytes::copy_from_slice(value);
@@ -153,11 +156,7 @@ impl Leg {
     }
 
     pub fn via(&self, branch: &str) -> String {
-        format!(
-            "SIP/2.0/{} {};branch={branch};rport",
-            self.flow.transport.via_token(),
-            self.flow.local
-        )
+        self.flow.via(branch)
     }
 
     pub fn contact_header(&self) -> Vec<u8> {

@@ -253,15 +253,7 @@ impl Gateway {
         };
         let mut w = MessageWriter::request(b"REGISTER", uri.as_bytes());
         let branch = self.ids.branch();
-        w.known(
-            HeaderName::Via,
-            format!(
-                "SIP/2.0/{} {};branch={branch};rport",
-                c.transport.via_token(),
-                line.flow.local
-            )
-            .as_bytes(),
-        );
+        w.known(HeaderName::Via, line.flow.via(&branch).as_bytes());
         w.known(HeaderName::MaxForwards, b"70");
         w.known(
             HeaderName::From,

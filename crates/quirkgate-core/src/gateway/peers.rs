@@ -168,15 +168,7 @@ impl Gateway {
         let uri = format!("sip:{domain}");
         let mut w = MessageWriter::request(b"OPTIONS", uri.as_bytes());
         let branch = self.ids.branch();
-        w.known(
-            HeaderName::Via,
-            format!(
-                "SIP/2.0/{} {};branch={branch};rport",
-                flow.transport.via_token(),
-                flow.local
-            )
-            .as_bytes(),
-        );
+        w.known(HeaderName::Via, flow.via(&branch).as_bytes());
         w.known(HeaderName::MaxForwards, b"70");
         w.known(
             HeaderName::From,

@@ -1,5 +1,5 @@
-//! Writing messages the gateway originates: responses it answers itself and,
-//! later, requests of its own legs.
+//! Writing messages the gateway originates: responses it answers itself and
+//! the requests of its own legs.
 
 use bytes::{BufMut, Bytes, BytesMut};
 
