@@ -345,16 +345,19 @@ impl Gateway {
         }
         let _span = tracing::info_span!("call", id = key.0).entered();
         tracing::info!("no answer in time: cancelling");
+        self.abandon(now, key, 480, "Temporarily Unavailable: No Answer");
+    }
+
+    /// Gives up on an unanswered call: the caller hears `status`, every
+    /// fork is cancelled, and no reliable provisional is resent.
+    fn abandon(&mut self, now: Time, key: CallKey, status: u16, reason: &str) {
+        let Some(call) = self.calls.calls.get_mut(&key) else {
+            return;
+        };
         call.cancelled = true;
         call.reliable = None;
         self.timers.cancel(GwTimer::Retransmit1xx(key));
-        let answer = response(
-            &call.a_invite,
-            480,
-            "Temporarily Unavailable: No Answer",
-            Some(&call.a.local_tag),
-        )
-        .finish(b"");
+        let answer = response(&call.a_invite, status, reason, Some(&call.a.local_tag)).finish(b"");
         let (a_tx, forks) = (call.a_tx, call.forks.len());
         self.txn.respond(now, a_tx, answer);
         for i in 0..forks {
@@ -408,19 +411,10 @@ impl Gateway {
         } else {
             5060
         };
-        let remote = std::net::SocketAddr::new(ip, u.port.unwrap_or(default_port));
-        let local = self
-            .config
-            .listeners
-            .iter()
-            .find(|(t, _)| *t == transport)?
-            .1;
-        Some(Flow {
+        self.flow_to(
             transport,
-            local,
-            remote,
-            conn: None,
-        })
+            std::net::SocketAddr::new(ip, u.port.unwrap_or(default_port)),
+        )
     }
 
     fn start_fork(&mut self, now: Time, key: CallKey, destination: Destination) {
@@ -645,22 +639,7 @@ impl Gateway {
             return;
         };
         if now.since(pending.since) >= T1 * 64 {
-            call.reliable = None;
-            let answer = response(
-                &call.a_invite,
-                504,
-                "No PRACK Received",
-                Some(&call.a.local_tag),
-            )
-            .finish(b"");
-            let a_tx = call.a_tx;
-            call.cancelled = true;
-            self.txn.respond(now, a_tx, answer);
-            let forks = call.forks.len();
-            for i in 0..forks {
-                self.cancel_fork(now, key, i);
-            }
-            return;
+            return self.abandon(now, key, 504, "No PRACK Received");
         }
         pending.interval *= 2;
         let next = (now + pending.interval).min(pending.since + T1 * 64);
@@ -962,25 +941,8 @@ impl Gateway {
             return;
         };
         let _span = tracing::info_span!("call", id = key.0, leg = "caller").entered();
-        let Some(call) = self.calls.calls.get_mut(&key) else {
-            return;
-        };
-        call.cancelled = true;
-        call.reliable = None;
-        self.timers.cancel(GwTimer::Retransmit1xx(key));
-        let answer = response(
-            &call.a_invite,
-            487,
-            "Request Terminated",
-            Some(&call.a.local_tag),
-        )
-        .finish(b"");
-        let forks = call.forks.len();
-        self.txn.respond(now, invite, answer);
-        tracing::info!(call = key.0, "cancelled by the caller");
-        for i in 0..forks {
-            self.cancel_fork(now, key, i);
-        }
+        tracing::info!("cancelled by the caller");
+        self.abandon(now, key, 487, "Request Terminated");
     }
 
     pub(super) fn on_ack(&mut self, _now: Time, msg: SipMessage, _flow: Flow) {

@@ -123,20 +123,9 @@ impl Lines {
 impl Gateway {
     pub(super) fn add_lines(&mut self, configs: Vec<LineConfig>) {
         for config in configs {
-            let Some(&(_, local)) = self
-                .config
-                .listeners
-                .iter()
-                .find(|(t, _)| *t == config.transport)
-            else {
+            let Some(flow) = self.flow_to(config.transport, config.registrar) else {
                 tracing::warn!(line = %config.name, "no listener for the line's transport: not registering");
                 continue;
-            };
-            let flow = Flow {
-                transport: config.transport,
-                local,
-                remote: config.registrar,
-                conn: None,
             };
             self.lines.lines.push(Line {
                 call_id: self.ids.call_id(),
@@ -442,15 +431,13 @@ impl Gateway {
             0 => (line.config.transport, line.config.registrar),
             k => line.config.fallbacks[k - 1],
         };
-        let Some(&(_, local)) = self.config.listeners.iter().find(|(t, _)| *t == transport) else {
+        let Some(flow) = self.flow_to(transport, remote) else {
             return false;
         };
-        line.flow = Flow {
-            transport,
-            local,
-            remote,
-            conn: None,
+        let Some(line) = self.lines.lines.get_mut(i) else {
+            return false;
         };
+        line.flow = flow;
         tracing::info!(line = %line.config.name, %remote, "trying the registrar's next target");
         self.send_register(now, i, None);
         true

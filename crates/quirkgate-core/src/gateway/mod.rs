@@ -397,6 +397,21 @@ impl Gateway {
         self.txn.respond(now, tx, w.finish(b""));
     }
 
+    /// A flow to `remote` over `transport`, from our listener for it.
+    fn flow_to(&self, transport: Transport, remote: SocketAddr) -> Option<Flow> {
+        let &(_, local) = self
+            .config
+            .listeners
+            .iter()
+            .find(|(t, _)| *t == transport)?;
+        Some(Flow {
+            transport,
+            local,
+            remote,
+            conn: None,
+        })
+    }
+
     // ---- identities ---------------------------------------------------
 
     fn user(&self, number: &str) -> Option<&LocalUser> {

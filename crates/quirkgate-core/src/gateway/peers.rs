@@ -79,20 +79,9 @@ pub(super) struct Peers {
 impl Gateway {
     pub(super) fn add_trunks(&mut self, configs: Vec<TrunkConfig>) {
         for config in configs {
-            let Some(&(_, local)) = self
-                .config
-                .listeners
-                .iter()
-                .find(|(t, _)| *t == config.transport)
-            else {
+            let Some(flow) = self.flow_to(config.transport, config.address) else {
                 tracing::warn!(trunk = %config.name, "no listener for the trunk's transport: trunk unused");
                 continue;
-            };
-            let flow = Flow {
-                transport: config.transport,
-                local,
-                remote: config.address,
-                conn: None,
             };
             self.peers.trunks.push(Trunk { config, flow });
         }
@@ -275,20 +264,7 @@ impl Gateway {
             .config
             .fallbacks
             .iter()
-            .filter_map(|&(transport, remote)| {
-                let local = self
-                    .config
-                    .listeners
-                    .iter()
-                    .find(|(lt, _)| *lt == transport)?
-                    .1;
-                Some(Flow {
-                    transport,
-                    local,
-                    remote,
-                    conn: None,
-                })
-            })
+            .filter_map(|&(transport, remote)| self.flow_to(transport, remote))
             .collect();
         let domain = t.config.domain.clone();
         Some(Destination {
