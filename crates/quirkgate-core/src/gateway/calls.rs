@@ -91,6 +91,9 @@ struct Call {
     reliable: Option<Reliable>,
     /// Our 2xx to the caller, retransmitted until the ACK.
     a_2xx: Option<Bytes>,
+    /// A late offer's winner awaits its ACK (with the caller's answer) at
+    /// this INVITE CSeq.
+    late_ack: Option<u32>,
     a_2xx_interval: Duration,
     a_2xx_since: Time,
 }
@@ -323,6 +326,7 @@ impl Gateway {
                 next_rseq: 1,
                 reliable: None,
                 a_2xx: None,
+                late_ack: None,
                 a_2xx_interval: T1,
                 a_2xx_since: now,
             },
@@ -722,8 +726,16 @@ impl Gateway {
             // dialog only to end it (§13.2.2.4).
             leg.learn_from_response(&msg);
         }
-        // Every 2xx is ACKed, a retransmitted one again (our ACK was lost).
-        self.send_ack(&mut leg, seq);
+        // Late offer: the INVITE had no SDP, so this 2xx carries the offer
+        // and the caller's ACK the answer, which the callee's ACK must
+        // carry. The winner is ACKed when the caller ACKs.
+        let late_offer = call.a_invite.body().is_empty();
+        if late_offer && (first || retransmission) {
+            call.late_ack = Some(seq);
+        } else {
+            // Every 2xx is ACKed, a retransmitted one again (our ACK was lost).
+            self.send_ack(&mut leg, seq, None);
+        }
         if !first {
             if !retransmission {
                 self.send_bye(now, key, &mut leg);
@@ -923,9 +935,19 @@ impl Gateway {
         }
     }
 
-    fn send_ack(&mut self, leg: &mut Leg, invite_seq: u32) {
-        let (w, _) = leg.request(&mut self.ids, "ACK", Some(invite_seq));
-        self.txn.send_stateless(leg.flow, w.finish(b""));
+    /// ACKs a 2xx; `body` carries the caller's SDP answer to a late offer.
+    fn send_ack(&mut self, leg: &mut Leg, invite_seq: u32, body: Option<&SipMessage>) {
+        let (mut w, _) = leg.request(&mut self.ids, "ACK", Some(invite_seq));
+        let bytes = match body {
+            Some(ack) => {
+                if let Some(ct) = ack.header(HeaderName::ContentType) {
+                    w.known(HeaderName::ContentType, ct);
+                }
+                w.finish(ack.body())
+            }
+            None => w.finish(b""),
+        };
+        self.txn.send_stateless(leg.flow, bytes);
     }
 
     fn send_bye(&mut self, now: Time, key: CallKey, leg: &mut Leg) {
@@ -954,10 +976,18 @@ impl Gateway {
             String::from_utf8_lossy(&tag).into_owned(),
         );
         if let Some(&(call, Side::Caller)) = self.calls.dialogs.get(&key) {
+            let mut late = None;
             if let Some(c) = self.calls.calls.get_mut(&call) {
                 c.a_2xx = None;
+                if let (Some(seq), Some(w)) = (c.late_ack.take(), c.winner) {
+                    late = Some((c.forks[w].leg.clone(), seq));
+                }
             }
             self.timers.cancel(GwTimer::Retransmit2xx(call));
+            // The callee of a late offer gets the caller's answer now.
+            if let Some((mut leg, seq)) = late {
+                self.send_ack(&mut leg, seq, Some(&msg));
+            }
         }
     }
 
@@ -1170,7 +1200,7 @@ impl Gateway {
                 let mut leg = self.leg(key, answered).cloned();
                 if let (Some(leg), Some(seq)) = (leg.as_mut(), seq) {
                     leg.learn_target(resp);
-                    self.send_ack(leg, seq);
+                    self.send_ack(leg, seq, None);
                 }
             }
         }

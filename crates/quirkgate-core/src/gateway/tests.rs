@@ -1628,3 +1628,38 @@ fn an_outside_caller_cannot_make_a_phone_answer_by_itself() {
         "other headers still pass"
     );
 }
+
+#[test]
+fn a_late_offer_gets_the_callers_answer_in_the_callees_ack() {
+    let trusted = LocalUser {
+        allow_ips: vec![ALICE.addr.ip()],
+        ..user(&ALICE, false)
+    };
+    let mut h = Harness::new(vec![trusted, user(&BOB, false)]);
+    h.register(&BOB);
+    // No SDP in the INVITE: the offer will come in the 200.
+    h.send(ALICE.addr, &format!("INVITE sip:101@127.0.0.1 SIP/2.0\nVia: SIP/2.0/UDP {a};branch=z9hG4bKlate\nFrom: <sip:100@127.0.0.1>;tag=late\nTo: <sip:101@127.0.0.1>\nCall-ID: late-1\nCSeq: 1 INVITE\nContact: <sip:100@{a}>\nContent-Length: 0\n\n", a = ALICE.addr));
+    let invite = h.last(BOB.addr, "INVITE");
+    assert!(invite.body().is_empty());
+    h.send(
+        BOB.addr,
+        &answer(&invite, 200, "bobtag", BOB.addr, "", "v=0\r\noffer\r\n"),
+    );
+    assert!(
+        h.take(BOB.addr).is_empty(),
+        "the callee's ACK waits for the caller's answer"
+    );
+    let ok = h.last(ALICE.addr, "SIP/2.0 200");
+    assert_eq!(ok.body(), b"v=0\r\noffer\r\n");
+    let ack = ack_for(&ok, ALICE.addr).replace(
+        "Content-Length: 0\n\n",
+        "Content-Type: application/sdp\nContent-Length: 11\n\nv=0\r\nanswer",
+    );
+    h.send(ALICE.addr, &ack);
+    let bob_ack = h.last(BOB.addr, "ACK");
+    assert_eq!(bob_ack.body(), b"v=0\r\nanswer");
+    assert_eq!(
+        bob_ack.header(HeaderName::ContentType),
+        Some(&b"application/sdp"[..])
+    );
+}
