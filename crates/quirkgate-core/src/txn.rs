@@ -71,9 +71,14 @@ pub enum TxEvent {
     },
     /// An ACK for a 2xx, which belongs to the dialog, not to a transaction.
     Ack { msg: SipMessage, flow: Flow },
-    /// A CANCEL matched a pending INVITE; the layer has answered the CANCEL
-    /// with 200, the TU must end the INVITE (487).
-    Cancelled { invite: TxId, cancel: SipMessage },
+    /// A CANCEL matched a pending INVITE. The TU answers the CANCEL on
+    /// `cancel_tx` (200, with the To tag its 487 will carry, RFC 3261 §9.2)
+    /// and ends the INVITE.
+    Cancelled {
+        invite: TxId,
+        cancel_tx: TxId,
+        cancel: SipMessage,
+    },
     /// A response to one of our requests.
     Response { tx: TxId, msg: SipMessage },
     /// A 2xx to an INVITE whose client transaction is gone: a late fork or a
@@ -378,17 +383,22 @@ impl TransactionLayer {
             // RFC 3261 §9.2: a CANCEL that finds its INVITE gets 200 even if
             // the INVITE was already answered; it only has an effect while
             // the INVITE is pending (the CANCEL/200 race).
+            Some(invite)
+                if self
+                    .txs
+                    .get(&invite)
+                    .is_some_and(|t| t.state == State::Proceeding) =>
+            {
+                self.events.push_back(TxEvent::Cancelled {
+                    invite,
+                    cancel_tx: id,
+                    cancel,
+                });
+            }
             Some(invite) => {
                 let to_tag = self.to_tag_of(invite);
                 let ok = response(&cancel, 200, "OK", to_tag.as_deref()).finish(b"");
                 self.respond(now, id, ok);
-                if self
-                    .txs
-                    .get(&invite)
-                    .is_some_and(|t| t.state == State::Proceeding)
-                {
-                    self.events.push_back(TxEvent::Cancelled { invite, cancel });
-                }
             }
             None => {
                 let tag = crate::stateless::stateless_tag(&cancel);

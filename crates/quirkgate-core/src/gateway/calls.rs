@@ -958,8 +958,26 @@ impl Gateway {
 
     // ---- the caller's side ---------------------------------------------
 
-    pub(super) fn on_cancelled(&mut self, now: Time, invite: TxId) {
-        let Some(&key) = self.calls.invites.get(&invite) else {
+    /// The caller's CANCEL: 200 with the tag the 487 will carry (§9.2),
+    /// then give up on the call.
+    pub(super) fn on_cancelled(
+        &mut self,
+        now: Time,
+        invite: TxId,
+        cancel_tx: TxId,
+        cancel: &SipMessage,
+    ) {
+        let key = self.calls.invites.get(&invite).copied();
+        let tag = match key.and_then(|k| self.calls.calls.get(&k)) {
+            Some(call) => call.a.local_tag.clone(),
+            None => crate::stateless::stateless_tag(cancel),
+        };
+        self.txn.respond(
+            now,
+            cancel_tx,
+            response(cancel, 200, "OK", Some(&tag)).finish(b""),
+        );
+        let Some(key) = key else {
             return;
         };
         let _span = tracing::info_span!("call", id = key.0, leg = "caller").entered();
@@ -1072,12 +1090,7 @@ impl Gateway {
                         }
                     }
                     // The caller gave up before an answer: as a CANCEL.
-                    (Side::Caller, None) => {
-                        let invite = self.calls.calls.get(&key).map(|c| c.a_tx);
-                        if let Some(invite) = invite {
-                            self.on_cancelled(now, invite);
-                        }
-                    }
+                    (Side::Caller, None) => self.abandon(now, key, 487, "Request Terminated"),
                     _ => self.hang_up(now, key, Some(side)),
                 }
             }

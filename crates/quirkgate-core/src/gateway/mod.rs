@@ -289,7 +289,11 @@ impl Gateway {
             match event {
                 TxEvent::Request { tx, msg, flow } => self.on_request(now, tx, msg, flow),
                 TxEvent::Ack { msg, flow } => self.on_ack(now, msg, flow),
-                TxEvent::Cancelled { invite, .. } => self.on_cancelled(now, invite),
+                TxEvent::Cancelled {
+                    invite,
+                    cancel_tx,
+                    cancel,
+                } => self.on_cancelled(now, invite, cancel_tx, &cancel),
                 TxEvent::Response { tx, msg } => {
                     if !self.on_line_response(now, tx, &msg) && !self.on_ping_response(tx, &msg) {
                         self.on_response(now, tx, msg);

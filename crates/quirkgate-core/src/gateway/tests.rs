@@ -448,9 +448,15 @@ fn caller_cancel_before_answer() {
     let invite = ring_bob(&mut h);
     let text = h.dial_text_cancel();
     h.send(ALICE.addr, &text);
+    let answers = h.take(ALICE.addr);
+    let lines: Vec<String> = answers.iter().map(first_line).collect();
+    assert_eq!(lines, ["SIP/2.0 200 OK", "SIP/2.0 487 Request Terminated"]);
+    let tag = |m: &SipMessage| m.to_header().unwrap().unwrap().tag().map(<[u8]>::to_vec);
+    assert!(tag(&answers[0]).is_some());
     assert_eq!(
-        h.lines_to(ALICE.addr),
-        ["SIP/2.0 200 OK", "SIP/2.0 487 Request Terminated"]
+        tag(&answers[0]),
+        tag(&answers[1]),
+        "one To tag for the CANCEL's 200 and the 487 (§9.2)"
     );
     let cancel = h.last(BOB.addr, "CANCEL");
     assert_eq!(

@@ -178,15 +178,22 @@ fn cancel_matches_a_pending_invite() {
     l.receive(at(0), invite, flow(Transport::Udp));
     let invite_tx = new_request(&mut l);
     sent(&mut l);
-    l.receive(
-        at(100),
-        request("CANCEL", "z9hG4bKinv5", ""),
-        flow(Transport::Udp),
-    );
-    assert_eq!(sent(&mut l), ["SIP/2.0 200 OK"]);
+    let cancel = request("CANCEL", "z9hG4bKinv5", "");
+    l.receive(at(100), cancel.clone(), flow(Transport::Udp));
+    let ev = events(&mut l);
+    let [TxEvent::Cancelled {
+        invite, cancel_tx, ..
+    }] = ev.as_slice()
+    else {
+        panic!("{ev:?}");
+    };
+    assert_eq!(*invite, invite_tx);
     assert!(
-        matches!(events(&mut l).as_slice(), [TxEvent::Cancelled { invite, .. }] if *invite == invite_tx)
+        sent(&mut l).is_empty(),
+        "the TU answers the CANCEL, with its own tag"
     );
+    l.respond(at(101), *cancel_tx, reply(&cancel, 200));
+    assert_eq!(sent(&mut l), ["SIP/2.0 200 Status"]);
 }
 
 #[test]
