@@ -525,6 +525,7 @@ impl Gateway {
         fork.invite = tx;
         fork.invite_seq = seq;
         fork.answered = true;
+        fork.leg.credentials = Some((header, value));
         self.calls.clients.insert(tx, (key, Purpose::Invite(i)));
         true
     }
@@ -938,6 +939,9 @@ impl Gateway {
     /// ACKs a 2xx; `body` carries the caller's SDP answer to a late offer.
     fn send_ack(&mut self, leg: &mut Leg, invite_seq: u32, body: Option<&SipMessage>) {
         let (mut w, _) = leg.request(&mut self.ids, "ACK", Some(invite_seq));
+        if let Some((name, value)) = &leg.credentials {
+            w.known(*name, value.as_bytes());
+        }
         let bytes = match body {
             Some(ack) => {
                 if let Some(ct) = ack.header(HeaderName::ContentType) {

@@ -26,6 +26,9 @@ pub(super) struct Leg {
     pub flow: Flow,
     /// Our Contact on this leg.
     pub contact: Bytes,
+    /// The credentials our INVITE on this leg needed: the 2xx's ACK
+    /// carries them too (RFC 3261 §22.4).
+    pub credentials: Option<(HeaderName, String)>,
 }
 
 fn with_tag(value: &[u8], tag: &[u8]) -> Bytes {
@@ -66,6 +69,7 @@ impl Leg {
                 .collect(),
             flow,
             contact,
+            credentials: None,
         })
     }
 
@@ -90,6 +94,7 @@ impl Leg {
             route_set: Vec::new(),
             flow,
             contact,
+            credentials: None,
         }
     }
 

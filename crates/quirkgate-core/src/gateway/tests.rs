@@ -1180,6 +1180,11 @@ fn outgoing_call_through_a_line_answers_the_providers_challenge() {
         provider(),
         &answer(second, 200, "prov", provider(), "", "v=0\r\n"),
     );
+    let ack = h.last(provider(), "ACK");
+    assert!(
+        ack.header(HeaderName::ProxyAuthorization).is_some(),
+        "the 2xx ACK carries the INVITE's credentials"
+    );
     let ok = h.last(ALICE.addr, "SIP/2.0 200");
     assert_eq!(ok.body(), b"v=0\r\n");
 }
