@@ -94,6 +94,9 @@ struct Call {
     /// A late offer's winner awaits its ACK (with the caller's answer) at
     /// this INVITE CSeq.
     late_ack: Option<u32>,
+    /// Our 2xx to a re-INVITE, resent until its ACK: where it goes, the
+    /// bytes, since when, and the current interval.
+    re_2xx: Option<(Flow, Bytes, Time, Duration)>,
     a_2xx_interval: Duration,
     a_2xx_since: Time,
 }
@@ -327,6 +330,7 @@ impl Gateway {
                 reliable: None,
                 a_2xx: None,
                 late_ack: None,
+                re_2xx: None,
                 a_2xx_interval: T1,
                 a_2xx_since: now,
             },
@@ -997,6 +1001,12 @@ impl Gateway {
             Bytes::copy_from_slice(call_id),
             String::from_utf8_lossy(&tag).into_owned(),
         );
+        if let Some(&(call, _)) = self.calls.dialogs.get(&key) {
+            if let Some(c) = self.calls.calls.get_mut(&call) {
+                c.re_2xx = None;
+            }
+            self.timers.cancel(GwTimer::RetransmitRe2xx(call));
+        }
         if let Some(&(call, Side::Caller)) = self.calls.dialogs.get(&key) {
             let mut late = None;
             if let Some(c) = self.calls.calls.get_mut(&call) {
@@ -1030,6 +1040,25 @@ impl Gateway {
             return;
         };
         self.on_fork_2xx(now, call_key, i, msg);
+    }
+
+    /// Resends our 2xx to a re-INVITE until its ACK, for 64*T1 at most.
+    pub(super) fn retransmit_re_2xx(&mut self, now: Time, key: CallKey) {
+        let Some(call) = self.calls.calls.get_mut(&key) else {
+            return;
+        };
+        let Some((flow, data, since, interval)) = call.re_2xx.as_mut() else {
+            return;
+        };
+        if now.since(*since) >= T1 * 64 {
+            call.re_2xx = None;
+            return;
+        }
+        *interval = (*interval * 2).min(T2);
+        let next = (now + *interval).min(*since + T1 * 64);
+        let (flow, data) = (*flow, data.clone());
+        self.txn.send_stateless(flow, data);
+        self.timers.set(GwTimer::RetransmitRe2xx(key), next);
     }
 
     pub(super) fn retransmit_2xx(&mut self, now: Time, key: CallKey) {
@@ -1200,8 +1229,23 @@ impl Gateway {
             }
         }
         copy_passthrough(resp, &mut w);
-        self.txn.respond(now, server, w.finish(resp.body()));
+        let answer = w.finish(resp.body());
+        self.txn.respond(now, server, answer.clone());
         if is_invite && (200..300).contains(&status) {
+            // Our 2xx to a re-INVITE is ours to retransmit until its ACK,
+            // as for the first INVITE (§13.3.1.4).
+            if let (Some(side), Some(call)) =
+                (self.side_of(key, request), self.calls.calls.get_mut(&key))
+            {
+                let flow = match side {
+                    Side::Caller => call.a.flow,
+                    Side::Callee(i) => call.forks[i].leg.flow,
+                };
+                if !flow.transport.is_reliable() {
+                    call.re_2xx = Some((flow, answer, now, T1));
+                    self.timers.set(GwTimer::RetransmitRe2xx(key), now + T1);
+                }
+            }
             // ACK the re-INVITE on the leg that answered it.
             let side = self.side_of(key, request).map(|s| match s {
                 Side::Caller => self
@@ -1261,6 +1305,7 @@ impl Gateway {
 
     fn end_call(&mut self, key: CallKey) {
         self.calls.clients.retain(|_, (k, _)| *k != key);
+        self.timers.cancel(GwTimer::RetransmitRe2xx(key));
         self.timers.cancel(GwTimer::NoAnswer(key));
         self.timers.cancel(GwTimer::Retransmit2xx(key));
         self.timers.cancel(GwTimer::Retransmit1xx(key));

@@ -131,6 +131,8 @@ enum GwTimer {
     Retransmit2xx(calls::CallKey),
     /// Retransmit a reliable provisional until the caller PRACKs it.
     Retransmit1xx(calls::CallKey),
+    /// Retransmit our 2xx to a re-INVITE until its ACK.
+    RetransmitRe2xx(calls::CallKey),
     /// Refresh or retry the registration of a line.
     Line(usize),
     /// Ping a peer with OPTIONS.
@@ -234,6 +236,7 @@ impl Gateway {
             match timer {
                 GwTimer::Retransmit2xx(call) => self.retransmit_2xx(now, call),
                 GwTimer::Retransmit1xx(call) => self.retransmit_1xx(now, call),
+                GwTimer::RetransmitRe2xx(call) => self.retransmit_re_2xx(now, call),
                 GwTimer::Line(i) => self.on_line_timer(now, i),
                 GwTimer::Ping(peer) => self.on_ping_timer(now, peer),
                 GwTimer::NoAnswer(call) => self.on_no_answer(now, call),

@@ -1674,3 +1674,31 @@ fn a_late_offer_gets_the_callers_answer_in_the_callees_ack() {
         Some(&b"application/sdp"[..])
     );
 }
+
+#[test]
+fn our_2xx_to_a_re_invite_is_retransmitted_until_the_ack() {
+    let mut h = Harness::standard();
+    let (_, ok) = answered_call(&mut h);
+    h.send(
+        ALICE.addr,
+        &in_dialog(&ok, "INVITE", 3, ALICE.addr, false, "v=0\r\nhold\r\n"),
+    );
+    let reinvite = h.last(BOB.addr, "INVITE");
+    h.send(
+        BOB.addr,
+        &answer(&reinvite, 200, "bobtag", BOB.addr, "", "v=0\r\nheld\r\n"),
+    );
+    let first = h.last(ALICE.addr, "SIP/2.0 200");
+    h.advance(Duration::from_millis(600));
+    assert_eq!(
+        h.lines_to(ALICE.addr),
+        ["SIP/2.0 200 Reason"],
+        "resent after T1"
+    );
+    h.send(
+        ALICE.addr,
+        &ack_for(&first, ALICE.addr).replace("CSeq: 1 ACK", "CSeq: 3 ACK"),
+    );
+    h.advance(Duration::from_secs(5));
+    assert!(h.take(ALICE.addr).is_empty(), "the ACK stops it");
+}
