@@ -90,24 +90,52 @@ struct Call {
     /// §3 allows only one at a time).
     reliable: Option<Reliable>,
     /// Our 2xx to the caller, retransmitted until the ACK.
-    a_2xx: Option<Bytes>,
+    a_2xx: Option<Resend>,
     /// A late offer's winner awaits its ACK (with the caller's answer) at
     /// this INVITE CSeq.
     late_ack: Option<u32>,
-    /// Our 2xx to a re-INVITE, resent until its ACK: where it goes, the
-    /// bytes, since when, and the current interval.
-    re_2xx: Option<(Flow, Bytes, Time, Duration)>,
-    a_2xx_interval: Duration,
-    a_2xx_since: Time,
+    /// Our 2xx to a re-INVITE, resent until its ACK.
+    re_2xx: Option<Resend>,
+}
+
+/// A response we resend until it is acknowledged: from T1, doubling up to
+/// `cap`, for 64*T1 at most (a 2xx until its ACK, RFC 3261 §13.3.1.4; a
+/// reliable provisional until its PRACK, RFC 3262 §3).
+#[derive(Debug)]
+struct Resend {
+    flow: Flow,
+    data: Bytes,
+    since: Time,
+    interval: Duration,
+}
+
+impl Resend {
+    fn new(flow: Flow, data: Bytes, now: Time) -> Self {
+        Resend {
+            flow,
+            data,
+            since: now,
+            interval: T1,
+        }
+    }
+
+    /// When to resend next, or `None` once 64*T1 have passed. The last
+    /// wake-up is at 64*T1 exactly, to give up on time.
+    fn next(&mut self, now: Time, cap: Duration) -> Option<Time> {
+        let give_up = self.since + T1 * 64;
+        if now >= give_up {
+            return None;
+        }
+        self.interval = (self.interval * 2).min(cap);
+        Some((now + self.interval).min(give_up))
+    }
 }
 
 /// A reliable provisional relayed to the caller.
 #[derive(Debug)]
 struct Reliable {
     rseq: u32,
-    response: Bytes,
-    since: Time,
-    interval: Duration,
+    resend: Resend,
     /// What the callee's PRACK must say: its fork, RSeq and INVITE CSeq.
     fork: usize,
     callee_rack: String,
@@ -331,8 +359,6 @@ impl Gateway {
                 a_2xx: None,
                 late_ack: None,
                 re_2xx: None,
-                a_2xx_interval: T1,
-                a_2xx_since: now,
             },
         );
         for destination in plan.destinations {
@@ -623,9 +649,7 @@ impl Gateway {
         if let (true, Some(callee_rack)) = (end_to_end, rack) {
             call.reliable = Some(Reliable {
                 rseq: call.next_rseq,
-                response: provisional.clone(),
-                since: now,
-                interval: T1,
+                resend: Resend::new(call.a.flow, provisional.clone(), now),
                 fork: i,
                 callee_rack,
             });
@@ -641,20 +665,23 @@ impl Gateway {
     /// Retransmits the reliable provisional until the caller PRACKs it
     /// (RFC 3262 §3), rejecting the call with a 5xx after 64*T1.
     pub(super) fn retransmit_1xx(&mut self, now: Time, key: CallKey) {
-        let Some(call) = self.calls.calls.get_mut(&key) else {
+        let Some(pending) = self
+            .calls
+            .calls
+            .get_mut(&key)
+            .and_then(|c| c.reliable.as_mut())
+        else {
             return;
         };
-        let Some(pending) = call.reliable.as_mut() else {
-            return;
-        };
-        if now.since(pending.since) >= T1 * 64 {
-            return self.abandon(now, key, 504, "No PRACK Received");
+        // RFC 3262 §3 doubles the interval without a cap.
+        match pending.resend.next(now, Duration::MAX) {
+            None => self.abandon(now, key, 504, "No PRACK Received"),
+            Some(next) => {
+                let (flow, data) = (pending.resend.flow, pending.resend.data.clone());
+                self.txn.send_stateless(flow, data);
+                self.timers.set(GwTimer::Retransmit1xx(key), next);
+            }
         }
-        pending.interval *= 2;
-        let next = (now + pending.interval).min(pending.since + T1 * 64);
-        let (flow, data) = (call.a.flow, pending.response.clone());
-        self.txn.send_stateless(flow, data);
-        self.timers.set(GwTimer::Retransmit1xx(key), next);
     }
 
     /// The caller's PRACK: it acknowledges our reliable provisional, and is
@@ -761,9 +788,7 @@ impl Gateway {
             return;
         };
         let ok = to_caller(call, &msg, |_| {});
-        call.a_2xx = Some(ok.clone());
-        call.a_2xx_since = now;
-        call.a_2xx_interval = T1;
+        call.a_2xx = Some(Resend::new(call.a.flow, ok.clone(), now));
         let a_tx = call.a_tx;
         let reliable = call.a.flow.transport.is_reliable();
         let others: Vec<usize> = (0..call.forks.len()).filter(|&j| j != i).collect();
@@ -1047,39 +1072,40 @@ impl Gateway {
         let Some(call) = self.calls.calls.get_mut(&key) else {
             return;
         };
-        let Some((flow, data, since, interval)) = call.re_2xx.as_mut() else {
+        let Some(resend) = call.re_2xx.as_mut() else {
             return;
         };
-        if now.since(*since) >= T1 * 64 {
-            call.re_2xx = None;
-            return;
+        match resend.next(now, T2) {
+            None => call.re_2xx = None,
+            Some(next) => {
+                let (flow, data) = (resend.flow, resend.data.clone());
+                self.txn.send_stateless(flow, data);
+                self.timers.set(GwTimer::RetransmitRe2xx(key), next);
+            }
         }
-        *interval = (*interval * 2).min(T2);
-        let next = (now + *interval).min(*since + T1 * 64);
-        let (flow, data) = (*flow, data.clone());
-        self.txn.send_stateless(flow, data);
-        self.timers.set(GwTimer::RetransmitRe2xx(key), next);
     }
 
+    /// Resends our 2xx to the caller until its ACK; without one after
+    /// 64*T1 the caller is gone and the call ends (§13.3.1.4).
     pub(super) fn retransmit_2xx(&mut self, now: Time, key: CallKey) {
         let Some(call) = self.calls.calls.get_mut(&key) else {
             return;
         };
-        let Some(ok) = call.a_2xx.clone() else {
+        let Some(resend) = call.a_2xx.as_mut() else {
             return;
         };
-        if now.since(call.a_2xx_since) >= T1 * 64 {
-            // No ACK ever came: the caller is gone (§13.3.1.4).
-            tracing::info!(call = key.0, "no ACK for the 2xx, ending the call");
-            call.a_2xx = None;
-            return self.hang_up(now, key, None);
+        match resend.next(now, T2) {
+            None => {
+                tracing::info!(call = key.0, "no ACK for the 2xx, ending the call");
+                call.a_2xx = None;
+                self.hang_up(now, key, None);
+            }
+            Some(next) => {
+                let (flow, data) = (resend.flow, resend.data.clone());
+                self.txn.send_stateless(flow, data);
+                self.timers.set(GwTimer::Retransmit2xx(key), next);
+            }
         }
-        call.a_2xx_interval = (call.a_2xx_interval * 2).min(T2);
-        // Wake up at 64*T1 at the latest, to give up on time.
-        let next = (now + call.a_2xx_interval).min(call.a_2xx_since + T1 * 64);
-        let flow = call.a.flow;
-        self.txn.send_stateless(flow, ok);
-        self.timers.set(GwTimer::Retransmit2xx(key), next);
     }
 
     // ---- requests inside a dialog ----------------------------------------
@@ -1242,7 +1268,7 @@ impl Gateway {
                     Side::Callee(i) => call.forks[i].leg.flow,
                 };
                 if !flow.transport.is_reliable() {
-                    call.re_2xx = Some((flow, answer, now, T1));
+                    call.re_2xx = Some(Resend::new(flow, answer, now));
                     self.timers.set(GwTimer::RetransmitRe2xx(key), now + T1);
                 }
             }
