@@ -194,10 +194,16 @@ impl DialPlan {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn route(prefix: &str, target: &str, transition: Option<Transition>, reanalyse: bool) -> Route {
+    /// A route from its parts, for tests here and in the gateway.
+    pub(crate) fn route(
+        prefix: &str,
+        target: &str,
+        transition: Option<Transition>,
+        reanalyse: bool,
+    ) -> Route {
         Route {
             prefix: prefix.into(),
             target: Target::parse(target).unwrap(),

@@ -678,8 +678,8 @@ impl Gateway {
             None => self.abandon(now, key, 504, "No PRACK Received"),
             Some(next) => {
                 let (flow, data) = (pending.resend.flow, pending.resend.data.clone());
-                self.txn.send_stateless(flow, data);
-                self.timers.set(GwTimer::Retransmit1xx(key), next);
+
+                self.resend(flow, data, GwTimer::Retransmit1xx(key), next);
             }
         }
     }
@@ -1067,6 +1067,12 @@ impl Gateway {
         self.on_fork_2xx(now, call_key, i, msg);
     }
 
+    /// Sends one retransmission and arms the next.
+    fn resend(&mut self, flow: Flow, data: Bytes, timer: GwTimer, next: Time) {
+        self.txn.send_stateless(flow, data);
+        self.timers.set(timer, next);
+    }
+
     /// Resends our 2xx to a re-INVITE until its ACK, for 64*T1 at most.
     pub(super) fn retransmit_re_2xx(&mut self, now: Time, key: CallKey) {
         let Some(call) = self.calls.calls.get_mut(&key) else {
@@ -1079,8 +1085,7 @@ impl Gateway {
             None => call.re_2xx = None,
             Some(next) => {
                 let (flow, data) = (resend.flow, resend.data.clone());
-                self.txn.send_stateless(flow, data);
-                self.timers.set(GwTimer::RetransmitRe2xx(key), next);
+                self.resend(flow, data, GwTimer::RetransmitRe2xx(key), next);
             }
         }
     }
@@ -1102,8 +1107,7 @@ impl Gateway {
             }
             Some(next) => {
                 let (flow, data) = (resend.flow, resend.data.clone());
-                self.txn.send_stateless(flow, data);
-                self.timers.set(GwTimer::Retransmit2xx(key), next);
+                self.resend(flow, data, GwTimer::Retransmit2xx(key), next);
             }
         }
     }

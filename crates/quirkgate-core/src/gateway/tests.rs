@@ -8,7 +8,8 @@ use bytes::Bytes;
 
 use super::*;
 use crate::auth::authorization;
-use crate::dialplan::{BlacklistRule, DialPlan, Route, Target, Transition};
+use crate::dialplan::tests::route;
+use crate::dialplan::{BlacklistRule, DialPlan, Route, Transition};
 use crate::msg::headers::AuthField;
 
 const GW: &str = "127.0.0.1:5060";
@@ -573,14 +574,7 @@ fn unanswered_2xx_is_retransmitted_then_the_call_ends() {
 #[test]
 fn keepalive_without_sdp_is_answered_locally() {
     let mut h = Harness::standard();
-    let invite = ring_bob(&mut h);
-    h.send(
-        BOB.addr,
-        &answer(&invite, 200, "bobtag", BOB.addr, "", "v=0\r\n"),
-    );
-    let ok = h.last(ALICE.addr, "SIP/2.0 200");
-    h.send(ALICE.addr, &ack_for(&ok, ALICE.addr));
-    h.take(BOB.addr);
+    let (_, ok) = answered_call(&mut h);
     for (cseq, method) in [(3, "UPDATE"), (4, "INFO"), (5, "MESSAGE")] {
         h.send(
             ALICE.addr,
@@ -612,14 +606,7 @@ fn message_without_sdp_outside_a_dialog_is_not_a_keepalive() {
 #[test]
 fn reinvite_with_sdp_is_relayed_and_acked() {
     let mut h = Harness::standard();
-    let invite = ring_bob(&mut h);
-    h.send(
-        BOB.addr,
-        &answer(&invite, 200, "bobtag", BOB.addr, "", "v=0\r\n"),
-    );
-    let ok = h.last(ALICE.addr, "SIP/2.0 200");
-    h.send(ALICE.addr, &ack_for(&ok, ALICE.addr));
-    h.take(BOB.addr);
+    let (invite, ok) = answered_call(&mut h);
     h.send(
         ALICE.addr,
         &in_dialog(&ok, "INVITE", 3, ALICE.addr, false, "v=0\r\nhold\r\n"),
@@ -1089,15 +1076,6 @@ fn line_unregisters_on_shutdown() {
 }
 
 // ---- calls through lines ----------------------------------------------------
-
-fn route(prefix: &str, target: &str, transition: Option<Transition>, reanalyse: bool) -> Route {
-    Route {
-        prefix: prefix.into(),
-        target: Target::parse(target).unwrap(),
-        transition,
-        reanalyse,
-    }
-}
 
 /// The office: Alice and Bob, the acme line, "9" for an outside line.
 fn office(extra_routes: Vec<Route>, blacklist: Vec<BlacklistRule>) -> Harness {
