@@ -22,6 +22,9 @@ enum Command {
         /// Log filter, e.g. `debug` to log every SIP message in and out.
         #[arg(long, env = "QUIRKGATE_LOG", default_value = "info")]
         log: String,
+        /// Also write every SIP message sent and received to this pcap file.
+        #[arg(long)]
+        trace: Option<PathBuf>,
     },
     /// Check a configuration file and report every error with its line.
     Check {
@@ -49,13 +52,28 @@ enum Command {
     Replay { capture: PathBuf },
     /// Match a capture against the quirk catalogue (not available yet).
     Diagnose { capture: PathBuf },
-    /// List or show quirk profiles (not available yet).
-    Profiles,
+    /// List the built-in quirk profiles, or show one with its settings.
+    Profiles {
+        #[command(subcommand)]
+        action: ProfilesAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum ProfilesAction {
+    /// Every built-in profile with its description.
+    List,
+    /// A profile's effective settings (its `extends` chain resolved), where
+    /// each came from, and why it is there.
+    Show {
+        /// A built-in name or a path to a profile file.
+        name: String,
+    },
 }
 
 fn main() -> ExitCode {
     match Cli::parse().command {
-        Command::Run { config, log } => run(config, &log),
+        Command::Run { config, log, trace } => run(config, &log, trace.as_deref()),
         Command::Check { file, effective } => match Config::load(&file) {
             Ok(config) => {
                 println!("{}: ok", file.display());
@@ -71,14 +89,15 @@ fn main() -> ExitCode {
         },
         Command::Lint { files } => lint(&files),
         Command::Dns { name, server } => dns(&name, server.as_deref()),
-        Command::Replay { .. } | Command::Diagnose { .. } | Command::Profiles => {
+        Command::Profiles { action } => profiles(action),
+        Command::Replay { .. } | Command::Diagnose { .. } => {
             eprintln!("quirkgate: this command is not available in this build yet");
             ExitCode::from(2)
         }
     }
 }
 
-fn run(config_path: Option<PathBuf>, log: &str) -> ExitCode {
+fn run(config_path: Option<PathBuf>, log: &str, trace: Option<&std::path::Path>) -> ExitCode {
     use std::io::IsTerminal;
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new(log))
@@ -108,7 +127,7 @@ fn run(config_path: Option<PathBuf>, log: &str) -> ExitCode {
     let origin = config_path.map_or("the embedded default configuration".to_string(), |p| {
         p.display().to_string()
     });
-    let result = runtime.block_on(quirkgate::shell::run(config, |bound| {
+    let result = runtime.block_on(quirkgate::shell::run(config, trace, |bound| {
         // The banner is a courtesy: a closed stdout must not stop the gateway.
         let _ = print_banner(bound, &origin, &database, &users);
     }));
@@ -226,6 +245,54 @@ fn dns(name: &str, server: Option<&str>) -> ExitCode {
         Err(e) => {
             eprintln!("quirkgate: {e:#}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+fn profiles(action: ProfilesAction) -> ExitCode {
+    use quirkgate::config::profiles;
+    match action {
+        ProfilesAction::List => {
+            for (name, _) in profiles::BUILTIN {
+                match profiles::load(name, std::path::Path::new(".")) {
+                    Ok(p) => println!("{name:<24} {}", p.file.description),
+                    Err(e) => println!("{name:<24} (broken: {e})"),
+                }
+            }
+            ExitCode::SUCCESS
+        }
+        ProfilesAction::Show { name } => {
+            let here = std::path::Path::new(".");
+            let shown = profiles::chain(&name, here).and_then(|chain| {
+                let resolved = profiles::resolve(Some(&name), None, here)?;
+                resolved
+                    .settings
+                    .resolve()
+                    .map_err(|e| format!("{}: {}", e.key, e.message))?;
+                Ok((chain, resolved))
+            });
+            match shown {
+                Ok((chain, resolved)) => {
+                    let names: Vec<&str> = chain.iter().map(|p| p.name.as_str()).collect();
+                    let this = chain.last().map(|p| &p.file);
+                    println!("# {}", names.join(" → "));
+                    if let Some(file) = this {
+                        println!("# {}", file.description);
+                    }
+                    println!("[quirks]\n{}", resolved.describe());
+                    if !resolved.why.is_empty() {
+                        println!("[why]");
+                        for (key, why) in &resolved.why {
+                            println!("{key}: {why}");
+                        }
+                    }
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("quirkgate: {e}");
+                    ExitCode::FAILURE
+                }
+            }
         }
     }
 }

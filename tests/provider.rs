@@ -36,7 +36,7 @@ fn a_line_registers_at_kamailio_and_a_wrong_password_is_reported() {
     let dir = TempDir::new("provider");
     let registrar = format!("sip:127.0.0.1:{}", kamailio.port);
     let lines = format!(
-        "[[line]]\nname = \"acme\"\nregistrar = \"{registrar}\"\nusername = \"1001\"\npassword = \"line-secret\"\nexpires = 120\n\
+        "[[line]]\nname = \"acme\"\nregistrar = \"{registrar}\"\nusername = \"1001\"\npassword = \"line-secret\"\nquirks = {{ register_expires = 120 }}\n\
          [[line]]\nname = \"typo\"\nregistrar = \"{registrar}\"\nusername = \"1002\"\npassword = \"line-secert\"\n"
     );
     let gw = Gateway::start(dir.path(), Some(&config_with_users(dir.path(), &lines)));
@@ -242,8 +242,8 @@ fn an_unreachable_trunk_is_skipped_after_its_pings_fail() {
     let dead = common::free_port_pair();
     let dir = TempDir::new("provider-dead");
     let office = format!(
-        "{TRUSTED}[[trunk]]\nname = \"dead\"\naddress = \"sip:127.0.0.1:{dead}\"\nping = {{ interval = 1, misses = 2 }}\n\
-         [[trunk]]\nname = \"kam\"\naddress = \"sip:127.0.0.1:{port}\"\nping = {{ interval = 1, misses = 2 }}\n\
+        "{TRUSTED}[[trunk]]\nname = \"dead\"\naddress = \"sip:127.0.0.1:{dead}\"\nquirks = {{ options_ping = {{ interval = 1, misses = 2 }} }}\n\
+         [[trunk]]\nname = \"kam\"\naddress = \"sip:127.0.0.1:{port}\"\nquirks = {{ options_ping = {{ interval = 1, misses = 2 }} }}\n\
          [[group]]\nname = \"pstn\"\nlines = [\"dead\", \"kam\"]\n[[route]]\nprefix = \"5\"\nto = \"group:pstn\"\n",
         port = kamailio.port
     );

@@ -8,6 +8,11 @@ use std::path::{Path, PathBuf};
 use schemars::JsonSchema;
 use serde::Deserialize;
 
+pub mod profiles;
+pub mod quirks;
+
+use quirks::QuirkSettings;
+
 /// The configuration `quirkgate run` uses without `--config`.
 pub const EMBEDDED_DEFAULT: &str = include_str!("default.toml");
 
@@ -33,6 +38,10 @@ pub struct Config {
     pub blacklist: Vec<BlacklistRule>,
     #[serde(default)]
     pub calls: CallsSection,
+    /// Where relative profile paths are found: the configuration's folder.
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub base_dir: PathBuf,
 }
 
 /// Limits on calls that need no quirk.
@@ -57,41 +66,10 @@ pub struct Trunk {
     pub username: Option<String>,
     pub password: Option<String>,
     pub refine: Option<Transition>,
-    pub ping: Option<Ping>,
-}
-
-/// OPTIONS pings that tell whether a peer is up.
-#[derive(Debug, Clone, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct Ping {
-    /// Seconds between pings.
-    #[serde(default = "default_ping_interval")]
-    pub interval: u64,
-    /// Unanswered pings in a row before the peer is down.
-    #[serde(default = "default_ping_misses")]
-    pub misses: u32,
-    /// Statuses that count as up; by default every final response but
-    /// 408, 480 and 5xx.
-    #[serde(default)]
-    pub up: Vec<u16>,
-}
-
-fn default_ping_interval() -> u64 {
-    30
-}
-
-fn default_ping_misses() -> u32 {
-    3
-}
-
-impl Ping {
-    pub fn to_core(&self) -> quirkgate_core::gateway::PingConfig {
-        quirkgate_core::gateway::PingConfig {
-            interval: std::time::Duration::from_secs(self.interval.max(1)),
-            misses: self.misses.max(1),
-            up_statuses: self.up.clone(),
-        }
-    }
+    /// A quirk profile: a built-in name or a path to a `.toml` file.
+    pub profile: Option<String>,
+    /// Quirk settings over the profile's.
+    pub quirks: Option<QuirkSettings>,
 }
 
 /// Lines or trunks used round-robin by a `group:NAME` route.
@@ -202,17 +180,13 @@ pub struct Line {
     pub password: String,
     /// The number (DID) the provider delivers to this line.
     pub number: Option<String>,
-    /// The registration interval to ask for, in seconds.
-    #[serde(default = "default_line_expires")]
-    pub expires: u32,
     /// The last transition of the called number before a call leaves on
     /// this line ("refine called number").
     pub refine: Option<Transition>,
-    pub ping: Option<Ping>,
-}
-
-fn default_line_expires() -> u32 {
-    3600
+    /// A quirk profile: a built-in name or a path to a `.toml` file.
+    pub profile: Option<String>,
+    /// Quirk settings over the profile's.
+    pub quirks: Option<QuirkSettings>,
 }
 
 /// Where a line registers.
@@ -500,7 +474,7 @@ impl Config {
     }
 
     pub fn parse(text: &str, file: &Path) -> Result<Config, ConfigError> {
-        let config: Config = toml::from_str(text).map_err(|e| {
+        let mut config: Config = toml::from_str(text).map_err(|e| {
             let (line, column) = e
                 .span()
                 .map(|span| line_column(text, span.start))
@@ -512,8 +486,58 @@ impl Config {
                 message: e.message().to_string(),
             }
         })?;
+        config.base_dir = file
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
         config.check(text, file)?;
         Ok(config)
+    }
+
+    /// Every peer's (kind, name, profile, inline settings), lines first.
+    fn peers(
+        &self,
+    ) -> impl Iterator<Item = (&'static str, &str, Option<&str>, Option<&QuirkSettings>)> {
+        let lines = self.lines.iter().map(|l| {
+            (
+                "line",
+                l.name.as_str(),
+                l.profile.as_deref(),
+                l.quirks.as_ref(),
+            )
+        });
+        let trunks = self.trunks.iter().map(|t| {
+            (
+                "trunk",
+                t.name.as_str(),
+                t.profile.as_deref(),
+                t.quirks.as_ref(),
+            )
+        });
+        lines.chain(trunks)
+    }
+
+    /// The effective quirk settings of a line or trunk.
+    pub fn peer_quirks(&self, kind: &str, name: &str) -> Result<profiles::Resolved, String> {
+        let (_, _, profile, inline) = self
+            .peers()
+            .find(|(k, n, _, _)| *k == kind && *n == name)
+            .ok_or_else(|| format!("no {kind} '{name}'"))?;
+        profiles::resolve(profile, inline, &self.base_dir)
+    }
+
+    /// The core's quirks of a line or trunk (checked when loading).
+    pub fn core_quirks(
+        &self,
+        kind: &str,
+        name: &str,
+    ) -> std::sync::Arc<quirkgate_core::quirks::Quirks> {
+        let quirks = self
+            .peer_quirks(kind, name)
+            .ok()
+            .and_then(|r| r.settings.resolve().ok())
+            .unwrap_or_default();
+        std::sync::Arc::new(quirks)
     }
 
     /// Rules serde cannot express, reported at the offending key.
@@ -599,6 +623,39 @@ impl Config {
                 ));
             }
         }
+        // Each peer's quirks resolve: its profile exists and every setting
+        // can work.
+        for (kind, name, profile, _) in self.peers() {
+            let peer_at = text.find(&format!("\"{name}\"")).unwrap_or(0);
+            let after = |needle: &str| {
+                text[peer_at..]
+                    .find(needle)
+                    .map_or(peer_at, |o| peer_at + o)
+            };
+            let resolved = self.peer_quirks(kind, name).map_err(|message| {
+                let offset = profile.map_or(peer_at, |p| after(&format!("\"{p}\"")));
+                let (line, column) = line_column(text, offset);
+                ConfigError {
+                    file: file.to_owned(),
+                    line,
+                    column,
+                    message: format!("{kind}.profile: {message}"),
+                }
+            })?;
+            if let Err(e) = resolved.settings.resolve() {
+                let origin = resolved.origins.get(e.key).cloned().unwrap_or_default();
+                let (line, column) = line_column(text, after(&format!("{} ", e.key)));
+                return Err(ConfigError {
+                    file: file.to_owned(),
+                    line,
+                    column,
+                    message: format!(
+                        "{kind}.quirks.{}: {} ({kind} '{name}', set by {origin})",
+                        e.key, e.message
+                    ),
+                });
+            }
+        }
         if let Some(rule) = self.blacklist.iter().find(|r| r.rate > 100) {
             return Err(at(
                 &format!("rate = {}", rule.rate),
@@ -627,7 +684,7 @@ impl Config {
     }
 }
 
-fn line_column(text: &str, offset: usize) -> (usize, usize) {
+pub(crate) fn line_column(text: &str, offset: usize) -> (usize, usize) {
     let before = &text[..offset.min(text.len())];
     let line = before.matches('\n').count() + 1;
     let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
@@ -650,12 +707,14 @@ impl Config {
                 t.with
             ),
         };
-        let ping = |p: &Option<Ping>| match p {
-            None => "none".to_string(),
-            Some(p) => format!(
-                "{{ interval = {}, misses = {}, up = {:?} }}",
-                p.interval, p.misses, p.up
-            ),
+        let quirks = |kind: &str, name: &str, profile: &Option<String>| {
+            let profile = profile
+                .as_deref()
+                .map_or("none".into(), |p| format!("\"{p}\""));
+            let settings = self
+                .peer_quirks(kind, name)
+                .map_or_else(|e| format!("# {e}\n"), |r| r.describe());
+            format!("profile = {profile}\n[{kind}.quirks]\n{settings}")
         };
         let transport = |t: TransportKind| match t {
             TransportKind::Udp => "udp",
@@ -678,9 +737,8 @@ impl Config {
                     .as_deref()
                     .map_or("none".into(), |n| format!("\"{n}\""))
             );
-            let _ = writeln!(out, "expires = {}", l.expires);
             let _ = writeln!(out, "refine = {}", transition(&l.refine));
-            let _ = writeln!(out, "ping = {}\n", ping(&l.ping));
+            let _ = writeln!(out, "{}", quirks("line", &l.name, &l.profile));
         }
         for t in &self.trunks {
             let _ = writeln!(out, "[[trunk]]  # {}", t.name);
@@ -701,7 +759,7 @@ impl Config {
                 }
             );
             let _ = writeln!(out, "refine = {}", transition(&t.refine));
-            let _ = writeln!(out, "ping = {}\n", ping(&t.ping));
+            let _ = writeln!(out, "{}", quirks("trunk", &t.name, &t.profile));
         }
         let limits = &self.calls;
         let _ = writeln!(
@@ -848,7 +906,7 @@ refine = { kind = \"replace\", at = 0, len = 1, with = \"0086\" }\n\
 
     #[test]
     fn effective_settings_fill_in_defaults() {
-        let text = "[sip]\nlisten = [\"udp:127.0.0.1:0\"]\n[[line]]\nname = \"acme\"\nregistrar = \"sip:sip.acme.example;transport=tcp\"\nusername = \"1001\"\npassword = \"p\"\nping = {}\n";
+        let text = "[sip]\nlisten = [\"udp:127.0.0.1:0\"]\n[[line]]\nname = \"acme\"\nregistrar = \"sip:sip.acme.example;transport=tcp\"\nusername = \"1001\"\npassword = \"p\"\nprofile = \"no-prack\"\n[line.quirks]\noptions_ping = {}\n";
         let effective = Config::parse(text, Path::new("c.toml"))
             .unwrap()
             .effective();
@@ -856,9 +914,16 @@ refine = { kind = \"replace\", at = 0, len = 1, with = \"0086\" }\n\
             effective.contains("registrar = \"sip.acme.example\"  # tcp port 5060"),
             "{effective}"
         );
-        assert!(effective.contains("expires = 3600"), "{effective}");
         assert!(
-            effective.contains("ping = { interval = 30, misses = 3, up = [] }"),
+            effective.contains("register_expires = 3600  # default"),
+            "{effective}"
+        );
+        assert!(
+            effective.contains("\"100rel\" = \"disabled\"  # profile no-prack"),
+            "{effective}"
+        );
+        assert!(
+            effective.contains("options_ping = { interval = 30, misses = 3, up = [] }  # inline"),
             "{effective}"
         );
         assert!(
@@ -892,5 +957,37 @@ refine = { kind = \"replace\", at = 0, len = 1, with = \"0086\" }\n\
         let err = Config::parse(text, Path::new("c.toml")).unwrap_err();
         assert_eq!(err.line, 4);
         assert!(err.message.contains("needs a password or allow_ips"));
+    }
+
+    #[test]
+    fn a_typo_in_an_inline_quirk_is_refused_at_its_line() {
+        let text = "[sip]\nlisten = [\"udp:127.0.0.1:0\"]\n[[trunk]]\nname = \"pstn\"\naddress = \"127.0.0.1:5070\"\n[trunk.quirks]\nuri_schema = \"tel\"\n";
+        let err = Config::parse(text, Path::new("c.toml")).unwrap_err();
+        assert_eq!((err.line, err.column), (7, 1), "{err}");
+        assert!(
+            err.message.contains("unknown field `uri_schema`"),
+            "{}",
+            err.message
+        );
+    }
+
+    #[test]
+    fn an_unknown_profile_and_an_impossible_setting_are_refused() {
+        let text = "[sip]\nlisten = [\"udp:127.0.0.1:0\"]\n[[trunk]]\nname = \"pstn\"\naddress = \"127.0.0.1:5070\"\nprofile = \"no-prak\"\n";
+        let err = Config::parse(text, Path::new("c.toml")).unwrap_err();
+        assert_eq!(err.line, 6, "{err}");
+        assert!(
+            err.message.contains("no profile 'no-prak'"),
+            "{}",
+            err.message
+        );
+        let text = "[sip]\nlisten = [\"udp:127.0.0.1:0\"]\n[[trunk]]\nname = \"pstn\"\naddress = \"127.0.0.1:5070\"\n[trunk.quirks]\nnumber_format = \"+e164\"\n";
+        let err = Config::parse(text, Path::new("c.toml")).unwrap_err();
+        assert_eq!(err.line, 7, "{err}");
+        assert!(
+            err.message.contains("needs country_code"),
+            "{}",
+            err.message
+        );
     }
 }

@@ -27,6 +27,7 @@ use tracing::{debug, error, info, warn};
 use crate::config::{Config, DigestAlgorithm, Listen, NatSetting, Registrar, TransportKind};
 use crate::dns::DnsResolver;
 use crate::store::Store;
+use quirkgate_trace::PcapWriter;
 
 /// What `run` bound, for the start-up banner and for tests that bind port 0.
 pub struct Bound {
@@ -54,8 +55,21 @@ pub(crate) enum Input {
 /// that stops reading must not make the gateway buffer without bound.
 const CONNECTION_QUEUE: usize = 256;
 
-/// Binds every listener, then serves until Ctrl-C or SIGTERM.
-pub async fn run(config: Config, on_bound: impl FnOnce(&Bound)) -> anyhow::Result<()> {
+/// Binds every listener, then serves until Ctrl-C or SIGTERM; with
+/// `trace`, every message sent and received is also written there (pcap).
+pub async fn run(
+    config: Config,
+    trace: Option<&std::path::Path>,
+    on_bound: impl FnOnce(&Bound),
+) -> anyhow::Result<()> {
+    let trace = match trace {
+        Some(path) => {
+            let file = std::fs::File::create(path)
+                .with_context(|| format!("cannot create the trace file {}", path.display()))?;
+            Some(PcapWriter::new(std::io::BufWriter::new(file))?)
+        }
+        None => None,
+    };
     let (inputs, mut rx) = mpsc::channel::<Input>(8192);
     let mut bound = Vec::new();
     let mut udp_sockets: HashMap<SocketAddr, Arc<UdpSocket>> = HashMap::new();
@@ -117,6 +131,7 @@ pub async fn run(config: Config, on_bound: impl FnOnce(&Bound)) -> anyhow::Resul
         writers: HashMap::new(),
         by_remote: HashMap::new(),
         connections,
+        trace,
     };
     let shutdown = shutdown_signal();
     tokio::pin!(shutdown);
@@ -186,6 +201,7 @@ struct Router {
     writers: HashMap<ConnId, mpsc::Sender<Bytes>>,
     by_remote: HashMap<SocketAddr, ConnId>,
     connections: tcp::Connections,
+    trace: Option<PcapWriter<std::io::BufWriter<std::fs::File>>>,
 }
 
 impl Router {
@@ -193,6 +209,7 @@ impl Router {
         match input {
             Input::Message { flow, data } => {
                 debug!(transport = %flow.transport, peer = %flow.remote, local = %flow.local, bytes = data.len(), "in\n{}", String::from_utf8_lossy(&data));
+                self.record(flow.transport, flow.remote, flow.local, &data);
                 gateway.handle_message(now, flow, data);
             }
             Input::Connected {
@@ -211,8 +228,32 @@ impl Router {
         }
     }
 
+    /// Writes one message to the trace file, if there is one.
+    fn record(&mut self, transport: Transport, src: SocketAddr, dst: SocketAddr, data: &[u8]) {
+        let Some(trace) = self.trace.as_mut() else {
+            return;
+        };
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_micros() as u64);
+        let written = match transport {
+            Transport::Udp => trace.udp(now, src, dst, data),
+            _ => trace.tcp(now, src, dst, data),
+        };
+        if let Err(e) = written {
+            warn!(error = %e, "cannot write the trace: tracing stopped");
+            self.trace = None;
+        }
+    }
+
     fn send(&mut self, out: quirkgate_core::transport::Transmit) {
         debug!(transport = %out.flow.transport, local = %out.flow.local, peer = %out.flow.remote, bytes = out.data.len(), "out\n{}", String::from_utf8_lossy(&out.data));
+        self.record(
+            out.flow.transport,
+            out.flow.local,
+            out.flow.remote,
+            &out.data,
+        );
         match out.flow.transport {
             Transport::Udp => match self.udp.get(&out.flow.local) {
                 // A full socket buffer drops the datagram: UDP is lossy
@@ -280,10 +321,9 @@ async fn resolve_lines(resolver: &DnsResolver, config: &Config) -> Vec<LineConfi
             domain: line.registrar.domain(),
             username: line.username.clone(),
             password: line.password.clone(),
-            expires: line.expires,
             number: line.number.clone(),
             refine: line.refine.as_ref().map(crate::config::Transition::to_core),
-            ping: line.ping.as_ref().map(crate::config::Ping::to_core),
+            quirks: config.core_quirks("line", &line.name),
         });
     }
     lines
@@ -310,7 +350,7 @@ async fn resolve_trunks(resolver: &DnsResolver, config: &Config) -> Vec<TrunkCon
                 .refine
                 .as_ref()
                 .map(crate::config::Transition::to_core),
-            ping: trunk.ping.as_ref().map(crate::config::Ping::to_core),
+            quirks: config.core_quirks("trunk", &trunk.name),
         });
     }
     trunks

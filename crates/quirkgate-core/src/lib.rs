@@ -11,6 +11,7 @@ pub mod fuzzing;
 pub mod gateway;
 pub mod ids;
 pub mod msg;
+pub mod quirks;
 pub mod stateless;
 pub mod time;
 pub mod timer;

@@ -15,9 +15,12 @@ mod transport;
 mod tunnel;
 mod websocket;
 mod wire;
+mod writer;
 
 #[cfg(test)]
 mod tests;
+
+pub use writer::PcapWriter;
 
 use bytes::Bytes;
 use container::Container;

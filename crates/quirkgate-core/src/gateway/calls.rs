@@ -9,13 +9,16 @@ use std::time::Duration;
 use bytes::Bytes;
 
 use super::dialog::Leg;
-use super::lines::{credentials_for, Account};
-use super::routing::Destination;
+use super::lines::credentials_for;
+use super::peers::PeerRef;
+use super::routing::{Callee, Destination, ProviderLeg};
 use super::{contact_uri, Gateway, GwTimer};
 use crate::ids::IdGenerator;
 use crate::msg::build::{response, MessageWriter};
 use crate::msg::uri::{parse_hostport, Uri};
-use crate::msg::{HeaderName, Method, SipMessage};
+use crate::msg::{Header, HeaderName, Method, SipMessage};
+use crate::quirks::session_timer::Negotiated;
+use crate::quirks::{Direction, OutgoingCall, RefreshMethod};
 use crate::time::Time;
 use crate::transport::{Flow, Transport};
 use crate::txn::{TransactionLayer, TxId, T1, T2};
@@ -43,6 +46,8 @@ enum Purpose {
     },
     /// Our own BYE or PRACK: nothing waits for the answer.
     Own,
+    /// Our session refresh on the provider leg (RFC 4028).
+    Refresh,
 }
 
 #[derive(Debug)]
@@ -52,8 +57,8 @@ struct Fork {
     invite_seq: u32,
     /// The INVITE as sent, to resend it with credentials.
     request: SipMessage,
-    /// The provider account this leg presents, if it goes to a line.
-    account: Option<Account>,
+    /// The line or trunk this leg goes to, with its quirks.
+    provider: Option<ProviderLeg>,
     /// The INVITE already carried our credentials: a new challenge that is
     /// not `stale` is a refusal.
     answered: bool,
@@ -68,8 +73,8 @@ struct Fork {
 
 #[derive(Debug)]
 struct Call {
-    /// The caller is a provider (a line or trunk), not an office phone.
-    from_provider: bool,
+    /// The line or trunk the call crosses, and which way.
+    provider: Option<(PeerRef, Direction)>,
     caller_number: String,
     caller_display: Option<String>,
     a: Leg,
@@ -96,6 +101,18 @@ struct Call {
     late_ack: Option<u32>,
     /// Our 2xx to a re-INVITE, resent until its ACK.
     re_2xx: Option<Resend>,
+    /// The session timer of the provider leg, once answered.
+    session: Option<Negotiated>,
+    /// The last SDP offer sent toward the provider, repeated by a
+    /// re-INVITE refresh.
+    provider_sdp: Bytes,
+}
+
+impl Call {
+    /// The caller is a provider (a line or trunk), not an office phone.
+    fn is_from_provider(&self) -> bool {
+        matches!(self.provider, Some((_, Direction::In)))
+    }
 }
 
 /// A response we resend until it is acknowledged: from T1, doubling up to
@@ -205,18 +222,31 @@ const IDENTITY: [&str; 3] = ["P-Preferred-Identity", "Remote-Party-ID", "Diversi
 /// Copies the headers that cross legs unchanged: unknown ones byte for
 /// byte, and the few owned ones a peer needs to see.
 fn copy_passthrough(src: &SipMessage, w: &mut MessageWriter) {
-    copy_passthrough_except(src, w, &[]);
+    copy_passthrough_except(src, w, |_| false);
 }
 
-fn copy_passthrough_except(src: &SipMessage, w: &mut MessageWriter, deny: &[&str]) {
+fn copy_passthrough_except(
+    src: &SipMessage,
+    w: &mut MessageWriter,
+    deny: impl Fn(&Header) -> bool,
+) {
     for h in src.headers() {
-        let denied = deny
-            .iter()
-            .any(|d| h.raw_name.eq_ignore_ascii_case(d.as_bytes()));
-        if (h.name == HeaderName::Other && !denied) || RELAYED.contains(&h.name) {
+        if (h.name == HeaderName::Other || RELAYED.contains(&h.name)) && !deny(&h) {
             w.header(h.raw_name, h.value);
         }
     }
+}
+
+/// Whether a header's name is one of `names` (unknown headers by the name
+/// as written; known ones in any form, compact included).
+fn named(h: &Header, names: &[&str]) -> bool {
+    let name = match h.name {
+        HeaderName::Other => h.raw_name,
+        known => known.as_str().as_bytes(),
+    };
+    names
+        .iter()
+        .any(|n| name.eq_ignore_ascii_case(n.as_bytes()))
 }
 
 /// Sends a request inside a leg's dialog as a client transaction.
@@ -249,29 +279,33 @@ fn to_caller(call: &Call, resp: &SipMessage, add: impl FnOnce(&mut MessageWriter
     w.finish(resp.body())
 }
 
-/// The host of a request's To URI: the domain a retried leg keeps.
-fn domain_of(request: &SipMessage) -> String {
-    request
-        .to_header()
-        .and_then(Result::ok)
-        .and_then(|to| match to.parsed_uri() {
-            crate::msg::uri::Uri::Sip(u) => Some(String::from_utf8_lossy(u.host).into_owned()),
-            _ => None,
-        })
-        .unwrap_or_default()
-}
-
-/// The called number in a request's To URI.
-fn number_of(request: &SipMessage) -> String {
-    request
-        .to_header()
-        .and_then(Result::ok)
-        .and_then(|to| super::uri_number(to.uri))
-        .unwrap_or_default()
-}
-
 fn to_tag(msg: &SipMessage) -> Option<Bytes> {
     msg.to_header()?.ok()?.tag().map(Bytes::copy_from_slice)
+}
+
+/// The extensions our INVITE offers a provider: 100rel and session timers
+/// as its quirks say (RFC 3262, RFC 4028).
+fn offer_extensions(quirks: &crate::quirks::Quirks, w: &mut MessageWriter) {
+    let rel100 = quirks.rel100;
+    let timer = &quirks.session_timer;
+    let supported: Vec<&str> = [rel100.in_supported().then_some("100rel"), timer.supported()]
+        .into_iter()
+        .flatten()
+        .collect();
+    let required: Vec<&str> = [rel100.in_require().then_some("100rel"), timer.required()]
+        .into_iter()
+        .flatten()
+        .collect();
+    if !supported.is_empty() {
+        w.known(HeaderName::Supported, supported.join(", ").as_bytes());
+    }
+    if !required.is_empty() {
+        w.known(HeaderName::Require, required.join(", ").as_bytes());
+    }
+    if let Some((session_expires, min_se)) = timer.invite_headers(timer.expires) {
+        w.known(HeaderName::SessionExpires, session_expires.as_bytes());
+        w.known(HeaderName::MinSe, min_se.as_bytes());
+    }
 }
 
 /// RFC 3261 §16.7 step 6, simplified: a 6xx ends the search; otherwise the
@@ -321,7 +355,16 @@ impl Gateway {
         };
         let callee = plan.callee_number.clone();
         let local_tag = self.ids.tag();
-        let a_contact = Bytes::from(contact_uri(&callee, flow.local, flow.transport));
+        // A provider calling in sees our Contact as its quirks want it.
+        let provider_quirks = plan
+            .provider
+            .and_then(|(p, _)| self.peer_quirks(p))
+            .cloned();
+        let contact_user = match (&plan.provider, &provider_quirks) {
+            (Some((_, Direction::In)), Some(q)) => q.contact_user.as_deref().unwrap_or(&callee),
+            _ => &callee,
+        };
+        let a_contact = Bytes::from(contact_uri(contact_user, flow.local, flow.transport));
         let Some(a) = Leg::from_invite(&msg, flow, local_tag, a_contact) else {
             return self.reply(
                 now,
@@ -339,10 +382,14 @@ impl Gateway {
         tracing::info!(caller = %plan.caller_number, %callee, targets = plan.destinations.len(), "call");
         self.calls.index(key, Side::Caller, &a);
         self.calls.invites.insert(tx, key);
+        if let Some((peer, direction)) = plan.provider {
+            self.count_call(peer, direction, true);
+        }
+        let offer = Bytes::copy_from_slice(msg.body());
         self.calls.calls.insert(
             key,
             Call {
-                from_provider: plan.from_provider,
+                provider: plan.provider,
                 caller_number: plan.caller_number,
                 caller_display: plan.caller_display,
                 a,
@@ -359,12 +406,18 @@ impl Gateway {
                 a_2xx: None,
                 late_ack: None,
                 re_2xx: None,
+                session: None,
+                provider_sdp: offer,
             },
         );
         for destination in plan.destinations {
             self.start_fork(now, key, destination);
         }
-        if let Some(wait) = self.config.no_answer_timeout {
+        let peer_timeout = match plan.provider {
+            Some((_, Direction::Out)) => provider_quirks.and_then(|q| q.no_answer_timeout),
+            _ => None,
+        };
+        if let Some(wait) = peer_timeout.or(self.config.no_answer_timeout) {
             self.timers.set(GwTimer::NoAnswer(key), now + wait);
         }
     }
@@ -456,42 +509,64 @@ impl Gateway {
             return;
         };
         let flow = destination.flow;
-        let display = call
-            .caller_display
-            .as_deref()
-            .map(|d| format!("{d} "))
-            .unwrap_or_default();
-        // At a provider we are its account; towards our own phones, the
-        // caller's number at our address.
-        let (from_user, domain) = match (&destination.account, &destination.domain) {
-            (Some(a), _) => (a.username.clone(), a.domain.clone()),
-            (None, Some(domain)) => (call.caller_number.clone(), domain.clone()),
-            (None, None) => {
+        let (leg, mut w, seq) = match &destination.callee {
+            Callee::Provider(p) => {
+                let a = p.quirks.address(&OutgoingCall {
+                    number: &p.number,
+                    caller: &call.caller_number,
+                    caller_display: call.caller_display.as_deref(),
+                    account: p.account.as_ref().map(|a| a.username.as_str()),
+                    domain: &p.domain,
+                });
+                let contact = Bytes::from(contact_uri(&a.contact_user, flow.local, flow.transport));
+                let target = Bytes::from(a.request_uri);
+                let mut leg = Leg::outgoing(&mut self.ids, &a.from, &a.to, target, flow, contact);
+                let (mut w, seq) = leg.request(&mut self.ids, "INVITE", None);
+                offer_extensions(&p.quirks, &mut w);
+                if let Some(pai) = &a.pai {
+                    w.known(HeaderName::PAssertedIdentity, pai.as_bytes());
+                }
+                p.quirks.headers.add_to(&mut w);
+                (leg, w, seq)
+            }
+            Callee::Phone { target, number } => {
+                // Towards our own phones: the caller's number at our address.
                 let ip = flow.local.ip();
                 let host = if ip.is_ipv6() {
                     format!("[{ip}]")
                 } else {
                     ip.to_string()
                 };
-                (call.caller_number.clone(), host)
+                let display = call
+                    .caller_display
+                    .as_deref()
+                    .map(|d| format!("{d} "))
+                    .unwrap_or_default();
+                let from = format!("{display}<sip:{}@{host}>", call.caller_number);
+                let to = format!("<sip:{number}@{host}>");
+                let contact =
+                    Bytes::from(contact_uri(&call.caller_number, flow.local, flow.transport));
+                let mut leg =
+                    Leg::outgoing(&mut self.ids, &from, &to, target.clone(), flow, contact);
+                let (w, seq) = leg.request(&mut self.ids, "INVITE", None);
+                (leg, w, seq)
             }
         };
-        let from = format!("{display}<sip:{from_user}@{domain}>");
-        let to = format!("<sip:{}@{domain}>", destination.number);
-        let contact = Bytes::from(contact_uri(&from_user, flow.local, flow.transport));
-        let mut leg = Leg::outgoing(&mut self.ids, &from, &to, destination.target, flow, contact);
-        let (mut w, seq) = leg.request(&mut self.ids, "INVITE", None);
         // Across the trust boundary, no auto-answer in and no identity
-        // claims either way.
-        let to_provider = destination.domain.is_some();
-        let mut deny: Vec<&str> = Vec::new();
-        if call.from_provider {
-            deny.extend(AUTO_ANSWER);
-        }
-        if call.from_provider || to_provider {
-            deny.extend(IDENTITY);
-        }
-        copy_passthrough_except(&call.a_invite, &mut w, &deny);
+        // claims either way; a provider gets our own Supported, and none
+        // of the headers its quirks strip.
+        let provider = match destination.callee {
+            Callee::Provider(p) => Some(p),
+            Callee::Phone { .. } => None,
+        };
+        let from_provider = call.is_from_provider();
+        copy_passthrough_except(&call.a_invite, &mut w, |h| {
+            (from_provider && named(h, &AUTO_ANSWER))
+                || ((from_provider || provider.is_some()) && named(h, &IDENTITY))
+                || provider.as_ref().is_some_and(|p| {
+                    h.name == HeaderName::Supported || p.quirks.headers.strips(h.raw_name)
+                })
+        });
         let Ok(invite) = SipMessage::parse_datagram(w.finish(call.a_invite.body())) else {
             return;
         };
@@ -505,8 +580,8 @@ impl Gateway {
                 invite: tx,
                 invite_seq: seq,
                 request: invite,
-                alternates: destination.alternates.clone(),
-                account: destination.account,
+                alternates: destination.alternates,
+                provider,
                 answered: false,
                 done: false,
                 cancel_wanted: false,
@@ -514,10 +589,39 @@ impl Gateway {
         }
     }
 
+    /// Sends fork `i`'s INVITE again, edited (credentials, a longer session
+    /// interval): same dialog, next CSeq, new branch.
+    fn resend_invite(
+        &mut self,
+        now: Time,
+        key: CallKey,
+        i: usize,
+        edit: impl FnOnce(&mut SipMessage),
+    ) {
+        let Some(fork) = self
+            .calls
+            .calls
+            .get_mut(&key)
+            .and_then(|c| c.forks.get_mut(i))
+        else {
+            return;
+        };
+        fork.leg.local_cseq += 1;
+        let seq = fork.leg.local_cseq;
+        let mut invite = fork.request.clone();
+        invite.set_header(HeaderName::Via, fork.leg.via(&self.ids.branch()).as_bytes());
+        invite.set_header(HeaderName::CSeq, format!("{seq} INVITE").as_bytes());
+        edit(&mut invite);
+        let tx = self.txn.send_request(now, invite.clone(), fork.leg.flow);
+        fork.request = invite;
+        fork.invite = tx;
+        fork.invite_seq = seq;
+        self.calls.clients.insert(tx, (key, Purpose::Invite(i)));
+    }
+
     /// Answers a provider's 401/407 to our INVITE with the line's
-    /// credentials (RFC 3261 §22.2): same dialog, next CSeq, new branch.
-    /// False when there is nothing to answer with, or the same challenge
-    /// came back (the credentials were refused).
+    /// credentials (RFC 3261 §22.2). False when there is nothing to answer
+    /// with, or the same challenge came back (the credentials were refused).
     fn retry_with_credentials(
         &mut self,
         now: Time,
@@ -534,7 +638,7 @@ impl Gateway {
         else {
             return false;
         };
-        let Some(account) = &fork.account else {
+        let Some(account) = fork.provider.as_ref().and_then(|p| p.account.as_ref()) else {
             return false;
         };
         let uri = fork.request.request_uri().unwrap_or_default().to_vec();
@@ -543,20 +647,42 @@ impl Gateway {
         else {
             return false;
         };
-        fork.leg.local_cseq += 1;
-        let seq = fork.leg.local_cseq;
-        let mut invite = fork.request.clone();
-        invite.set_header(HeaderName::Via, fork.leg.via(&self.ids.branch()).as_bytes());
-        invite.set_header(HeaderName::CSeq, format!("{seq} INVITE").as_bytes());
-        invite.remove_headers(header);
-        invite.push_header(header.as_str().as_bytes(), value.as_bytes());
-        let tx = self.txn.send_request(now, invite.clone(), fork.leg.flow);
-        fork.request = invite;
-        fork.invite = tx;
-        fork.invite_seq = seq;
         fork.answered = true;
-        fork.leg.credentials = Some((header, value));
-        self.calls.clients.insert(tx, (key, Purpose::Invite(i)));
+        fork.leg.credentials = Some((header, value.clone()));
+        self.resend_invite(now, key, i, |invite| {
+            invite.remove_headers(header);
+            invite.push_header(header.as_str().as_bytes(), value.as_bytes());
+        });
+        true
+    }
+
+    /// A provider's 422 (RFC 4028 §7.4): ask again with the interval its
+    /// Min-SE names, once.
+    fn retry_with_min_se(&mut self, now: Time, key: CallKey, i: usize, msg: &SipMessage) -> bool {
+        let min_se = msg.min_se().and_then(Result::ok).map(|m| m.seconds);
+        let Some(fork) = self.calls.calls.get(&key).and_then(|c| c.forks.get(i)) else {
+            return false;
+        };
+        let asked = fork
+            .request
+            .session_expires()
+            .and_then(Result::ok)
+            .map(|s| s.seconds);
+        let timer = match &fork.provider {
+            Some(p) => p.quirks.session_timer,
+            None => return false,
+        };
+        let interval = match (min_se.and_then(|m| timer.after_422(m)), asked) {
+            (Some(m), Some(asked)) if m > asked => m,
+            _ => return false,
+        };
+        let Some((session_expires, min_se)) = timer.invite_headers(interval) else {
+            return false;
+        };
+        self.resend_invite(now, key, i, |invite| {
+            invite.set_header(HeaderName::SessionExpires, session_expires.as_bytes());
+            invite.set_header(HeaderName::MinSe, min_se.as_bytes());
+        });
         true
     }
 
@@ -580,6 +706,7 @@ impl Gateway {
             Purpose::Relay { server, request } => {
                 self.relay_response(now, server, &request, &msg, key)
             }
+            Purpose::Refresh => self.on_refresh_response(now, key, &msg),
             Purpose::Own => {}
         }
     }
@@ -593,6 +720,7 @@ impl Gateway {
             200..=299 => self.on_fork_2xx(now, key, i, msg),
             300..=399 => self.on_fork_redirect(now, key, i, msg),
             401 | 407 if self.retry_with_credentials(now, key, i, &msg) => {}
+            422 if self.retry_with_min_se(now, key, i, &msg) => {}
             _ => self.on_fork_failure(now, key, i, Some(msg)),
         }
     }
@@ -610,7 +738,13 @@ impl Gateway {
             self.txn.cancel(now, invite);
             return;
         }
-        let reliable = msg.has_option_tag(HeaderName::Require, "100rel");
+        // A provider whose 100rel is disabled gets no PRACK: its
+        // "reliable" provisional is taken as an ordinary one.
+        let pracks = fork
+            .provider
+            .as_ref()
+            .is_none_or(|p| p.quirks.rel100.pracks());
+        let reliable = pracks && msg.has_option_tag(HeaderName::Require, "100rel");
         let rack = match (msg.rseq(), msg.cseq()) {
             (Some(Ok(rseq)), Some(Ok(cseq))) if reliable => {
                 Some(format!("{rseq} {} INVITE", cseq.seq))
@@ -789,10 +923,18 @@ impl Gateway {
         };
         let ok = to_caller(call, &msg, |_| {});
         call.a_2xx = Some(Resend::new(call.a.flow, ok.clone(), now));
+        call.session = call.forks[i]
+            .provider
+            .as_ref()
+            .and_then(|p| p.quirks.session_timer.negotiate(&msg));
+        let session = call.session;
         let a_tx = call.a_tx;
         let reliable = call.a.flow.transport.is_reliable();
         let others: Vec<usize> = (0..call.forks.len()).filter(|&j| j != i).collect();
         call.reliable = None;
+        if let Some(session) = session {
+            self.arm_session_timer(now, key, session);
+        }
         self.timers.cancel(GwTimer::Retransmit1xx(key));
         tracing::info!(call = key.0, "answered");
         self.txn.respond(now, a_tx, ok);
@@ -859,11 +1001,8 @@ impl Gateway {
                 now,
                 key,
                 Destination {
-                    target,
                     flow,
-                    account: None,
-                    domain: None,
-                    number,
+                    callee: Callee::Phone { target, number },
                     alternates: Vec::new(),
                 },
             );
@@ -880,15 +1019,12 @@ impl Gateway {
         let retryable = msg.as_ref().is_none_or(|m| m.status() == Some(503));
         if retryable && !call.cancelled && call.winner.is_none() {
             if let Some(fork) = call.forks.get_mut(i) {
-                if !fork.alternates.is_empty() {
+                if let (false, Some(provider)) = (fork.alternates.is_empty(), &fork.provider) {
                     fork.done = true;
                     let flow = fork.alternates.remove(0);
                     let destination = Destination {
-                        target: fork.leg.remote_target.clone(),
                         flow,
-                        account: fork.account.clone(),
-                        domain: Some(domain_of(&fork.request)),
-                        number: number_of(&fork.request),
+                        callee: Callee::Provider(provider.clone()),
                         alternates: std::mem::take(&mut fork.alternates),
                     };
                     tracing::info!(peer = %flow.remote, "trying the peer's next target");
@@ -930,6 +1066,8 @@ impl Gateway {
                 let answer = response(&request, 408, "Request Timeout", None).finish(b"");
                 self.txn.respond(now, server, answer);
             }
+            // A refresh without an answer: the session is gone (§10).
+            Purpose::Refresh => self.hang_up(now, key, None),
             Purpose::Own => {}
         }
     }
@@ -1193,11 +1331,38 @@ impl Gateway {
                 }
             }
         }
+        let is_refresh = matches!(msg.method(), Some(Method::Invite | Method::Update));
+        match side {
+            Side::Callee(_) if is_refresh => self.session_refreshed(now, key),
+            Side::Caller if is_refresh && !msg.body().is_empty() => {
+                if let Some(call) = self.calls.calls.get_mut(&key) {
+                    call.provider_sdp = Bytes::copy_from_slice(msg.body());
+                }
+            }
+            _ => {}
+        }
         let method =
             String::from_utf8_lossy(msg.method().map(Method::as_bytes).unwrap_or_default())
                 .into_owned();
+        // Toward a provider, the headers its quirks strip stay behind and
+        // the ones they add are added.
+        let edits = match side {
+            Side::Caller => self
+                .calls
+                .calls
+                .get(&key)
+                .and_then(|c| c.forks.get(c.winner?)?.provider.as_ref())
+                .map(|p| p.quirks.clone()),
+            Side::Callee(_) => None,
+        };
         let sent = self.calls.peer_leg(key, side).map(|leg| {
-            let add = |w: &mut MessageWriter| copy_passthrough(&msg, w);
+            let add = |w: &mut MessageWriter| match &edits {
+                Some(q) => {
+                    copy_passthrough_except(&msg, w, |h| q.headers.strips(h.raw_name));
+                    q.headers.add_to(w);
+                }
+                None => copy_passthrough(&msg, w),
+            };
             send_on(
                 &mut self.txn,
                 &mut self.ids,
@@ -1334,11 +1499,149 @@ impl Gateway {
     }
 
     fn end_call(&mut self, key: CallKey) {
+        if let Some((peer, direction)) = self.calls.calls.get(&key).and_then(|c| c.provider) {
+            self.count_call(peer, direction, false);
+        }
+        self.timers.cancel(GwTimer::SessionRefresh(key));
+        self.timers.cancel(GwTimer::SessionExpiry(key));
         self.calls.clients.retain(|_, (k, _)| *k != key);
         self.timers.cancel(GwTimer::RetransmitRe2xx(key));
         self.timers.cancel(GwTimer::NoAnswer(key));
         self.timers.cancel(GwTimer::Retransmit2xx(key));
         self.timers.cancel(GwTimer::Retransmit1xx(key));
         self.calls.remove(key);
+    }
+
+    // ---- session timers of the provider leg (RFC 4028) ----------------
+
+    fn arm_session_timer(&mut self, now: Time, key: CallKey, session: Negotiated) {
+        if session.we_refresh {
+            self.timers
+                .set(GwTimer::SessionRefresh(key), now + session.refresh_in());
+        } else {
+            self.timers
+                .set(GwTimer::SessionExpiry(key), now + session.expiry_in());
+        }
+    }
+
+    /// The provider refreshed the session (a re-INVITE or UPDATE of its own).
+    fn session_refreshed(&mut self, now: Time, key: CallKey) {
+        let watched = self
+            .calls
+            .calls
+            .get(&key)
+            .and_then(|c| c.session)
+            .filter(|s| !s.we_refresh);
+        if let Some(session) = watched {
+            self.arm_session_timer(now, key, session);
+        }
+    }
+
+    /// Our turn to refresh: an UPDATE without a body, or a re-INVITE
+    /// repeating the session's last offer, as the provider's quirks say.
+    pub(super) fn refresh_session(&mut self, now: Time, key: CallKey) {
+        let Some(call) = self.calls.calls.get_mut(&key) else {
+            return;
+        };
+        let (Some(w), Some(session)) = (call.winner, call.session) else {
+            return;
+        };
+        let offer = call.provider_sdp.clone();
+        let Some(fork) = call.forks.get_mut(w) else {
+            return;
+        };
+        let Some(provider) = &fork.provider else {
+            return;
+        };
+        let timer = provider.quirks.session_timer;
+        let (method, body) = match timer.method {
+            RefreshMethod::Invite if !offer.is_empty() => ("INVITE", offer),
+            _ => ("UPDATE", Bytes::new()),
+        };
+        let interval = session.interval.as_secs();
+        let add = |w: &mut MessageWriter| {
+            w.known(HeaderName::Supported, b"timer");
+            w.known(
+                HeaderName::SessionExpires,
+                format!("{interval};refresher=uac").as_bytes(),
+            );
+            if !body.is_empty() {
+                w.known(HeaderName::ContentType, b"application/sdp");
+            }
+        };
+        tracing::debug!(call = key.0, %method, "refreshing the session");
+        let sent = send_on(
+            &mut self.txn,
+            &mut self.ids,
+            now,
+            &mut fork.leg,
+            method,
+            add,
+            &body,
+        );
+        if let Some(tx) = sent {
+            self.calls.clients.insert(tx, (key, Purpose::Refresh));
+        }
+    }
+
+    fn on_refresh_response(&mut self, now: Time, key: CallKey, msg: &SipMessage) {
+        let status = msg.status().unwrap_or(500);
+        let Some(call) = self.calls.calls.get(&key) else {
+            return;
+        };
+        match status {
+            100..=199 => {}
+            200..=299 => {
+                let Some(fork) = call.winner.and_then(|w| call.forks.get(w)) else {
+                    return;
+                };
+                let mut leg = fork.leg.clone();
+                let renegotiated = fork
+                    .provider
+                    .as_ref()
+                    .and_then(|p| p.quirks.session_timer.negotiate(msg));
+                let session = renegotiated.or(call.session);
+                let cseq = msg.cseq().and_then(Result::ok);
+                if let Some(c) = cseq.filter(|c| c.method == b"INVITE") {
+                    let seq = c.seq;
+                    self.send_ack(&mut leg, seq, None);
+                }
+                if let Some(call) = self.calls.calls.get_mut(&key) {
+                    call.session = session;
+                }
+                if let Some(session) = session {
+                    self.arm_session_timer(now, key, session);
+                }
+            }
+            // The provider no longer knows the session (§10).
+            408 | 481 => {
+                tracing::info!(
+                    call = key.0,
+                    status,
+                    "session refresh refused: ending the call"
+                );
+                self.hang_up(now, key, None);
+            }
+            _ => {
+                tracing::warn!(
+                    call = key.0,
+                    status,
+                    "session refresh failed; a provider that refuses UPDATE may take session_refresh_method = \"invite\""
+                );
+                if let Some(session) = call.session {
+                    self.arm_session_timer(now, key, session);
+                }
+            }
+        }
+    }
+
+    /// The provider let the session expire without refreshing it: the
+    /// call is dead on its side, so end it on both (§10).
+    pub(super) fn on_session_expired(&mut self, now: Time, key: CallKey) {
+        tracing::info!(
+            call = key.0,
+            "session expired without a refresh: ending the call"
+        );
+        self.hang_up(now, key, None);
     }
 }

@@ -4,15 +4,19 @@
 //! state and the provider's last word are kept for the admin API.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 
+use super::routing::{Callee, Destination, ProviderLeg};
 use super::{Gateway, GwTimer};
 use crate::auth::{authorization, Algorithm};
 use crate::dialplan::Transition;
 use crate::msg::build::MessageWriter;
 use crate::msg::{HeaderName, SipMessage};
+use crate::quirks::register_call_id::Attempt;
+use crate::quirks::Quirks;
 use crate::time::Time;
 use crate::transport::{Flow, Transport};
 use crate::txn::TxId;
@@ -30,21 +34,18 @@ pub struct LineConfig {
     pub domain: String,
     pub username: String,
     pub password: String,
-    /// The registration interval asked for.
-    pub expires: u32,
     /// The number (DID) the provider delivers to this line.
     pub number: Option<String>,
     /// The last transition of the called number before a call leaves on
     /// this line ("refine called number").
     pub refine: Option<Transition>,
-    pub ping: Option<super::peers::PingConfig>,
+    pub quirks: Arc<Quirks>,
 }
 
 /// The identity we present at a provider, and how we prove it.
 #[derive(Debug, Clone)]
 pub(super) struct Account {
     pub username: String,
-    pub domain: String,
     pub password: String,
 }
 
@@ -78,9 +79,6 @@ pub struct LineStatus {
     pub registrar_error: Option<String>,
 }
 
-/// Retries after a failure wait this long, doubling up to the cap.
-const FIRST_RETRY: Duration = Duration::from_secs(30);
-const MAX_RETRY: Duration = Duration::from_secs(600);
 /// A refresh is never later than this before the registration expires.
 const REFRESH_MARGIN: Duration = Duration::from_secs(10);
 
@@ -91,6 +89,8 @@ pub(super) struct Line {
     from_tag: String,
     cseq: u32,
     expires: u32,
+    /// The last REGISTER failed: the next one is a retry.
+    retrying: bool,
     /// The REGISTER being challenged already carried our credentials: a
     /// new challenge that is not `stale` means they were refused.
     answered: bool,
@@ -103,6 +103,16 @@ pub(super) struct Line {
     targets_tried: usize,
     unregistering: bool,
     status: LineStatus,
+}
+
+impl Line {
+    fn contact_user(&self) -> &str {
+        self.config
+            .quirks
+            .contact_user
+            .as_deref()
+            .unwrap_or(&self.config.username)
+    }
 }
 
 #[derive(Default)]
@@ -131,7 +141,8 @@ impl Gateway {
                 call_id: self.ids.call_id(),
                 from_tag: self.ids.tag(),
                 cseq: 0,
-                expires: config.expires,
+                expires: config.quirks.registration.expires,
+                retrying: false,
                 answered: false,
                 failures: 0,
                 forbidden: false,
@@ -155,7 +166,7 @@ impl Gateway {
     /// shell is up).
     pub fn start(&mut self, now: Time) {
         for i in 0..self.lines.lines.len() {
-            self.send_register(now, i, None);
+            self.send_register(now, i, None, Attempt::Plain);
         }
         self.start_pings(now);
     }
@@ -167,7 +178,7 @@ impl Gateway {
             if line.status.state == LineState::Registered {
                 line.unregistering = true;
                 self.timers.cancel(GwTimer::Line(i));
-                self.send_register(now, i, None);
+                self.send_register(now, i, None, Attempt::Plain);
             }
         }
     }
@@ -181,28 +192,39 @@ impl Gateway {
         self.lines.generation
     }
 
-    /// Where a call to `number` over line `name` goes, and as whom.
-    pub(super) fn line_destination(
-        &self,
-        name: &str,
-        number: &str,
-    ) -> Option<(String, Flow, Account)> {
-        let line = self.lines.lines.iter().find(|l| l.config.name == name)?;
+    /// Where a call to `number` over line `i` goes, and as whom.
+    pub(super) fn line_destination(&self, i: usize, number: &str) -> Option<Destination> {
+        let line = self.lines.lines.get(i)?;
         let c = &line.config;
         let number = match &c.refine {
             Some(t) => t.apply(number),
             None => number.to_string(),
         };
-        let account = Account {
-            username: c.username.clone(),
-            domain: c.domain.clone(),
-            password: c.password.clone(),
-        };
-        Some((number, line.flow, account))
+        Some(Destination {
+            flow: line.flow,
+            alternates: Vec::new(),
+            callee: Callee::Provider(ProviderLeg {
+                quirks: c.quirks.clone(),
+                account: Some(Account {
+                    username: c.username.clone(),
+                    password: c.password.clone(),
+                }),
+                domain: c.domain.clone(),
+                number,
+            }),
+        })
     }
 
     pub(super) fn line_index(&self, name: &str) -> Option<usize> {
         self.lines.lines.iter().position(|l| l.config.name == name)
+    }
+
+    pub(super) fn line_config(&self, i: usize) -> Option<&LineConfig> {
+        self.lines.lines.get(i).map(|l| &l.config)
+    }
+
+    pub(super) fn line_quirks(&self, i: usize) -> Option<&Arc<Quirks>> {
+        self.line_config(i).map(|c| &c.quirks)
     }
 
     pub(super) fn line_flow_and_domain(&self, i: usize) -> Option<(Flow, String)> {
@@ -211,12 +233,11 @@ impl Gateway {
     }
 
     /// The line whose provider sent a request from `source`.
-    pub(super) fn line_from(&self, source: std::net::SocketAddr) -> Option<&LineConfig> {
+    pub(super) fn line_from(&self, source: std::net::SocketAddr) -> Option<usize> {
         self.lines
             .lines
             .iter()
-            .find(|l| l.flow.remote == source)
-            .map(|l| &l.config)
+            .position(|l| l.flow.remote == source)
     }
 
     /// Whether an unregistration is still waiting for its answer.
@@ -227,11 +248,23 @@ impl Gateway {
             .any(|l| l.unregistering && l.status.state == LineState::Registered)
     }
 
-    fn send_register(&mut self, now: Time, i: usize, authorization: Option<(HeaderName, String)>) {
+    fn send_register(
+        &mut self,
+        now: Time,
+        i: usize,
+        authorization: Option<(HeaderName, String)>,
+        attempt: Attempt,
+    ) {
         self.lines.generation += 1;
         let Some(line) = self.lines.lines.get_mut(i) else {
             return;
         };
+        if line.cseq > 0 && line.config.quirks.register_call_id.fresh(attempt) {
+            line.call_id = self.ids.call_id();
+            line.from_tag = self.ids.tag();
+            line.cseq = 0;
+        }
+        line.retrying = false;
         line.cseq += 1;
         let c = &line.config;
         let aor = format!("<sip:{}@{}>", c.username, c.domain);
@@ -256,7 +289,12 @@ impl Gateway {
         );
         w.known(
             HeaderName::Contact,
-            format!("<sip:{}@{}{transport}>", c.username, line.flow.local).as_bytes(),
+            format!(
+                "<sip:{}@{}{transport}>",
+                line.contact_user(),
+                line.flow.local
+            )
+            .as_bytes(),
         );
         let expires = if line.unregistering { 0 } else { line.expires };
         w.known(HeaderName::Expires, expires.to_string().as_bytes());
@@ -267,6 +305,7 @@ impl Gateway {
             b"User-Agent",
             concat!("quirkgate/", env!("CARGO_PKG_VERSION")).as_bytes(),
         );
+        c.quirks.headers.add_to(&mut w);
         let Ok(request) = SipMessage::parse_datagram(w.finish(b"")) else {
             return;
         };
@@ -327,7 +366,7 @@ impl Gateway {
                 match min {
                     Some(min) if min > line.expires => {
                         line.expires = min;
-                        self.send_register(now, i, None);
+                        self.send_register(now, i, None, Attempt::AfterFailure);
                     }
                     _ => self.line_failed(now, i),
                 }
@@ -354,7 +393,6 @@ impl Gateway {
         let line = &mut self.lines.lines[i];
         let account = Account {
             username: line.config.username.clone(),
-            domain: line.config.domain.clone(),
             password: line.config.password.clone(),
         };
         let uri = format!("sip:{}", line.config.domain);
@@ -368,7 +406,7 @@ impl Gateway {
         ) {
             Some(credentials) => {
                 line.answered = true;
-                self.send_register(now, i, Some(credentials));
+                self.send_register(now, i, Some(credentials), Attempt::ChallengeAnswer);
             }
             None => {
                 tracing::warn!(
@@ -387,12 +425,11 @@ impl Gateway {
         };
         line.status.state = LineState::Failed;
         line.answered = false;
+        line.retrying = true;
         if line.unregistering {
             return;
         }
-        let wait = FIRST_RETRY
-            .saturating_mul(1 << line.failures.min(5))
-            .min(MAX_RETRY);
+        let wait = line.config.quirks.registration.retry_after(line.failures);
         line.failures += 1;
         tracing::warn!(retry_in = wait.as_secs(), status = ?line.status.last_status, "line registration failed");
         self.timers.set(GwTimer::Line(i), now + wait);
@@ -439,22 +476,28 @@ impl Gateway {
         };
         line.flow = flow;
         tracing::info!(line = %line.config.name, %remote, "trying the registrar's next target");
-        self.send_register(now, i, None);
+        self.send_register(now, i, None, Attempt::AfterFailure);
         true
     }
 
     /// The refresh or retry timer of line `i`.
     pub(super) fn on_line_timer(&mut self, now: Time, i: usize) {
-        if self.lines.lines.get(i).is_some_and(|l| !l.forbidden) {
-            self.send_register(now, i, None);
-        }
+        let Some(line) = self.lines.lines.get(i).filter(|l| !l.forbidden) else {
+            return;
+        };
+        let attempt = if line.retrying {
+            Attempt::AfterFailure
+        } else {
+            Attempt::Plain
+        };
+        self.send_register(now, i, None, attempt);
     }
 }
 
 /// The expiry the registrar granted our Contact: its `expires` parameter,
 /// else the Expires header (RFC 3261 §10.2.4).
 fn granted_expiry(msg: &SipMessage, line: &Line) -> Option<u32> {
-    let ours = format!("sip:{}@{}", line.config.username, line.flow.local);
+    let ours = format!("sip:{}@{}", line.contact_user(), line.flow.local);
     let from_contact = msg
         .contacts()
         .filter_map(Result::ok)

@@ -29,8 +29,9 @@ use crate::timer::TimerTable;
 use crate::transport::{ConnId, Flow, Transmit, Transport};
 use crate::txn::{TransactionLayer, TxEvent, TxId};
 
+pub use crate::quirks::PingConfig;
 pub use lines::{LineConfig, LineState, LineStatus};
-pub use peers::{PingConfig, TrunkConfig};
+pub use peers::TrunkConfig;
 pub use registrar::BindingRecord;
 
 /// The methods the gateway handles; OPTIONS advertises them.
@@ -139,6 +140,10 @@ enum GwTimer {
     Ping(peers::PeerRef),
     /// Give up on a call nobody answers.
     NoAnswer(calls::CallKey),
+    /// Refresh the session on the provider leg (RFC 4028).
+    SessionRefresh(calls::CallKey),
+    /// The provider should have refreshed the session by now.
+    SessionExpiry(calls::CallKey),
 }
 
 pub struct Gateway {
@@ -181,13 +186,7 @@ impl Gateway {
             events: VecDeque::new(),
             config,
         };
-        let line_pings = lines
-            .iter()
-            .enumerate()
-            .filter_map(|(i, l)| l.ping.clone().map(|p| (i, p)))
-            .collect();
         gateway.add_lines(lines);
-        gateway.set_line_pings(line_pings);
         let trunks = gateway.config.trunks.clone();
         gateway.add_trunks(trunks);
         gateway
@@ -240,6 +239,8 @@ impl Gateway {
                 GwTimer::Line(i) => self.on_line_timer(now, i),
                 GwTimer::Ping(peer) => self.on_ping_timer(now, peer),
                 GwTimer::NoAnswer(call) => self.on_no_answer(now, call),
+                GwTimer::SessionRefresh(call) => self.refresh_session(now, call),
+                GwTimer::SessionExpiry(call) => self.on_session_expired(now, call),
             }
         }
         self.drain(now);

@@ -4,16 +4,15 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::time::Duration;
-
-use bytes::Bytes;
+use std::sync::Arc;
 
 use super::lines::{Account, LineState};
-use super::routing::Destination;
+use super::routing::{Callee, Destination, ProviderLeg};
 use super::{Gateway, GwTimer};
 use crate::dialplan::Transition;
 use crate::msg::build::MessageWriter;
 use crate::msg::{HeaderName, SipMessage};
+use crate::quirks::{ActiveCalls, Direction, PingConfig, Quirks};
 use crate::time::Time;
 use crate::transport::{Flow, Transport};
 use crate::txn::TxId;
@@ -35,18 +34,7 @@ pub struct TrunkConfig {
     /// named a port), not by IP alone.
     pub match_port: bool,
     pub refine: Option<Transition>,
-    pub ping: Option<PingConfig>,
-}
-
-/// OPTIONS pings of a peer.
-#[derive(Debug, Clone)]
-pub struct PingConfig {
-    pub interval: Duration,
-    /// Unanswered pings in a row before the peer counts as down.
-    pub misses: u32,
-    /// Statuses that count as alive; empty means every final response but
-    /// 408, 480 and 5xx.
-    pub up_statuses: Vec<u16>,
+    pub quirks: Arc<Quirks>,
 }
 
 /// A line or a trunk.
@@ -73,7 +61,8 @@ pub(super) struct Peers {
     trunks: Vec<Trunk>,
     health: HashMap<PeerRef, Health>,
     pings: HashMap<TxId, PeerRef>,
-    line_pings: HashMap<usize, PingConfig>,
+    /// The calls each peer carries now, for its caps.
+    active: HashMap<PeerRef, ActiveCalls>,
 }
 
 impl Gateway {
@@ -87,30 +76,45 @@ impl Gateway {
         }
     }
 
-    pub(super) fn set_line_pings(&mut self, pings: HashMap<usize, PingConfig>) {
-        self.peers.line_pings = pings;
-    }
-
     /// Arms the first ping of every peer that has pings configured.
     pub(super) fn start_pings(&mut self, now: Time) {
-        let trunks = (0..self.peers.trunks.len())
-            .filter(|&i| self.peers.trunks[i].config.ping.is_some())
-            .map(PeerRef::Trunk);
-        let lines: Vec<PeerRef> = self
-            .peers
-            .line_pings
-            .keys()
-            .map(|&i| PeerRef::Line(i))
+        let trunks = (0..self.peers.trunks.len()).map(PeerRef::Trunk);
+        let lines = (0..self.lines().len()).map(PeerRef::Line);
+        let pinged: Vec<PeerRef> = trunks
+            .chain(lines)
+            .filter(|&p| self.ping_config(p).is_some())
             .collect();
-        for peer in trunks.collect::<Vec<_>>().into_iter().chain(lines) {
+        for peer in pinged {
             self.timers.set(GwTimer::Ping(peer), now);
         }
     }
 
-    fn ping_config(&self, peer: PeerRef) -> Option<&PingConfig> {
+    /// The quirk profile of a line or trunk.
+    pub(super) fn peer_quirks(&self, peer: PeerRef) -> Option<&Arc<Quirks>> {
         match peer {
-            PeerRef::Trunk(i) => self.peers.trunks.get(i)?.config.ping.as_ref(),
-            PeerRef::Line(i) => self.peers.line_pings.get(&i),
+            PeerRef::Trunk(i) => self.peers.trunks.get(i).map(|t| &t.config.quirks),
+            PeerRef::Line(i) => self.line_quirks(i),
+        }
+    }
+
+    fn ping_config(&self, peer: PeerRef) -> Option<&PingConfig> {
+        self.peer_quirks(peer)?.options_ping.as_ref()
+    }
+
+    /// Whether the peer's caps admit one more call in `direction`.
+    pub(super) fn peer_admits(&self, peer: PeerRef, direction: Direction) -> bool {
+        let active = self.peers.active.get(&peer).copied().unwrap_or_default();
+        self.peer_quirks(peer)
+            .is_none_or(|q| q.caps.admits(active, direction))
+    }
+
+    /// A call through `peer` started or ended.
+    pub(super) fn count_call(&mut self, peer: PeerRef, direction: Direction, started: bool) {
+        let active = self.peers.active.entry(peer).or_default();
+        if started {
+            active.add(direction);
+        } else {
+            active.remove(direction);
         }
     }
 
@@ -166,6 +170,9 @@ impl Gateway {
         w.known(HeaderName::To, format!("<{uri}>").as_bytes());
         w.known(HeaderName::CallId, self.ids.call_id().as_bytes());
         w.known(HeaderName::CSeq, b"1 OPTIONS");
+        if let Some(quirks) = self.peer_quirks(peer) {
+            quirks.headers.add_to(&mut w);
+        }
         if let Ok(ping) = SipMessage::parse_datagram(w.finish(b"")) {
             let tx = self.txn.send_request(now, ping, flow);
             self.peers.pings.insert(tx, peer);
@@ -198,12 +205,7 @@ impl Gateway {
         let Some(config) = self.ping_config(peer).cloned() else {
             return true;
         };
-        let alive = if config.up_statuses.is_empty() {
-            !matches!(status, 408 | 480 | 500..=599)
-        } else {
-            config.up_statuses.contains(&status)
-        };
-        if !alive {
+        if !config.alive(status) {
             self.ping_missed(peer, config.misses);
             return true;
         }
@@ -226,8 +228,15 @@ impl Gateway {
         true
     }
 
-    /// Whether routing may use a peer now.
+    /// Whether routing may send a call out through a peer now: it is up,
+    /// registered (a line), and below its caps.
     pub(super) fn peer_usable(&self, peer: PeerRef) -> bool {
+        self.peer_up(peer) && self.peer_admits(peer, Direction::Out)
+    }
+
+    /// Whether a peer is up: it answers its pings and, for a line, its
+    /// registration has not failed.
+    pub(super) fn peer_up(&self, peer: PeerRef) -> bool {
         let healthy = !self.peers.health.get(&peer).is_some_and(|h| h.down);
         let registered = match peer {
             PeerRef::Line(i) => self
@@ -247,17 +256,12 @@ impl Gateway {
     /// to try next.
     pub(super) fn trunk_destination(&self, i: usize, number: &str) -> Option<Destination> {
         let t = self.peers.trunks.get(i)?;
-        let number = match &t.config.refine {
-            Some(r) => r.apply(number),
-            None => number.to_string(),
-        };
         let account = t
             .config
             .credentials
             .as_ref()
             .map(|(username, password)| Account {
                 username: username.clone(),
-                domain: t.config.domain.clone(),
                 password: password.clone(),
             });
         let alternates = t
@@ -266,14 +270,19 @@ impl Gateway {
             .iter()
             .filter_map(|&(transport, remote)| self.flow_to(transport, remote))
             .collect();
-        let domain = t.config.domain.clone();
+        let number = match &t.config.refine {
+            Some(r) => r.apply(number),
+            None => number.to_string(),
+        };
         Some(Destination {
-            target: Bytes::from(format!("sip:{number}@{domain}")),
             flow: t.flow,
-            account,
-            domain: Some(domain),
-            number,
             alternates,
+            callee: Callee::Provider(ProviderLeg {
+                quirks: t.config.quirks.clone(),
+                account,
+                domain: t.config.domain.clone(),
+                number,
+            }),
         })
     }
 

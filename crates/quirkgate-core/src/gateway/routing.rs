@@ -2,6 +2,8 @@
 //! trusted address) or a provider line (by its source address); then the
 //! dial plan, the blacklist, and the destinations the call forks to.
 
+use std::sync::Arc;
+
 use bytes::Bytes;
 
 use super::lines::Account;
@@ -9,29 +11,56 @@ use super::peers::PeerRef;
 use super::{uri_number, Gateway};
 use crate::dialplan::{Decision, Target};
 use crate::msg::{HeaderName, SipMessage};
+use crate::quirks::{Direction, Quirks};
 use crate::time::Time;
 use crate::transport::Flow;
 use crate::txn::TxId;
 
-/// One leg to try: its Request-URI, the flow to send on, and the account
-/// we present there (a provider line), if any.
+/// One leg to try: the flow to send on, and who answers there.
 #[derive(Debug, Clone)]
 pub(super) struct Destination {
-    pub target: Bytes,
     pub flow: Flow,
-    pub account: Option<Account>,
-    /// Without an account, the host we address (a trunk's); our own
-    /// address when `None`.
-    pub domain: Option<String>,
-    /// The called number as this destination must see it.
-    pub number: String,
+    pub callee: Callee,
     /// Further flows to the same peer (its other DNS targets).
     pub alternates: Vec<Flow>,
 }
 
+#[derive(Debug, Clone)]
+pub(super) enum Callee {
+    /// An office phone at `target` (its Contact).
+    Phone {
+        target: Bytes,
+        number: String,
+    },
+    Provider(ProviderLeg),
+}
+
+/// A call leaving through a line or trunk.
+#[derive(Debug, Clone)]
+pub(super) struct ProviderLeg {
+    pub quirks: Arc<Quirks>,
+    /// The account we present (a line's), whose credentials answer the
+    /// peer's challenges; a trunk may have credentials too.
+    pub account: Option<Account>,
+    /// The peer's domain: the host of our Request-URI and To.
+    pub domain: String,
+    /// The called number after the dial plan and the peer's refinement.
+    pub number: String,
+}
+
+impl Callee {
+    pub fn number(&self) -> &str {
+        match self {
+            Callee::Phone { number, .. } => number,
+            Callee::Provider(p) => &p.number,
+        }
+    }
+}
+
 /// A call that may proceed.
 pub(super) struct CallPlan {
-    pub from_provider: bool,
+    /// The line or trunk the call crosses, and which way.
+    pub provider: Option<(PeerRef, Direction)>,
     pub caller_number: String,
     pub caller_display: Option<String>,
     pub callee_number: String,
@@ -43,6 +72,8 @@ pub(super) enum NoCall {
     Answer(u16, &'static str),
     /// Send a 407 challenge (stale or not).
     Challenge(bool),
+    /// A cap is reached: 503 with Retry-After.
+    Busy(&'static str),
 }
 
 /// A caller that hides its identity (RFC 3323 `Privacy: id`, or an
@@ -76,9 +107,13 @@ impl Gateway {
 
         // A provider calling in on one of our lines or trunks: trusted by
         // its address, and it may only reach the office's own phones.
-        let from_line = self.line_from(flow.remote).cloned();
-        if from_line.is_some() || self.trunk_from(flow.remote).is_some() {
-            let called = match &from_line {
+        let from_line = self.line_from(flow.remote);
+        let peer = from_line
+            .map(PeerRef::Line)
+            .or_else(|| self.trunk_from(flow.remote).map(PeerRef::Trunk));
+        if let Some(peer) = peer {
+            let line = from_line.and_then(|i| self.line_config(i));
+            let called = match line {
                 Some(line) if dialled == line.username => line.number.clone().unwrap_or(dialled),
                 _ => dialled,
             };
@@ -104,13 +139,19 @@ impl Gateway {
                     _ => return Err(NoCall::Answer(404, "Not Found")),
                 },
             };
+            // Only a call that could proceed counts against the cap.
             let mut plan = self.to_local_user(
                 now,
                 &user,
                 from_number.unwrap_or_else(|| "anonymous".into()),
                 caller_display,
             )?;
-            plan.from_provider = true;
+            if !self.peer_admits(peer, Direction::In) {
+                return Err(NoCall::Busy(
+                    "Service Unavailable: call limit of the peer reached",
+                ));
+            }
+            plan.provider = Some((peer, Direction::In));
             return Ok(plan);
         }
 
@@ -157,16 +198,21 @@ impl Gateway {
             Target::Group(name) => self.next_in_group(&name),
         };
         let peer = peer
-            .filter(|&p| self.peer_usable(p))
+            .filter(|&p| self.peer_up(p))
             .ok_or(NoCall::Answer(503, "Service Unavailable"))?;
+        if !self.peer_admits(peer, Direction::Out) {
+            return Err(NoCall::Busy(
+                "Service Unavailable: call limit of the peer reached",
+            ));
+        }
         let destination = self
             .peer_destination(peer, &decision.number)
             .ok_or(NoCall::Answer(503, "Service Unavailable"))?;
         Ok(CallPlan {
-            from_provider: false,
+            provider: Some((peer, Direction::Out)),
             caller_number: caller,
             caller_display,
-            callee_number: destination.number.clone(),
+            callee_number: destination.callee.number().to_string(),
             destinations: vec![destination],
         })
     }
@@ -174,19 +220,7 @@ impl Gateway {
     /// A call to `number` over a line or trunk.
     fn peer_destination(&self, peer: PeerRef, number: &str) -> Option<Destination> {
         match peer {
-            PeerRef::Line(i) => {
-                let name = self.lines().get(i)?.name.clone();
-                let (number, flow, account) = self.line_destination(&name, number)?;
-                let domain = account.domain.clone();
-                Some(Destination {
-                    target: Bytes::from(format!("sip:{number}@{domain}")),
-                    flow,
-                    account: Some(account),
-                    domain: Some(domain),
-                    number,
-                    alternates: Vec::new(),
-                })
-            }
+            PeerRef::Line(i) => self.line_destination(i, number),
             PeerRef::Trunk(i) => self.trunk_destination(i, number),
         }
     }
@@ -202,11 +236,11 @@ impl Gateway {
             .targets_of(now, user)
             .into_iter()
             .map(|(target, flow)| Destination {
-                target,
                 flow,
-                account: None,
-                domain: None,
-                number: user.number.clone(),
+                callee: Callee::Phone {
+                    target,
+                    number: user.number.clone(),
+                },
                 alternates: Vec::new(),
             })
             .collect();
@@ -214,7 +248,7 @@ impl Gateway {
             return Err(NoCall::Answer(480, "Temporarily Unavailable"));
         }
         Ok(CallPlan {
-            from_provider: false,
+            provider: None,
             caller_number,
             caller_display,
             callee_number: user.number.clone(),
@@ -269,6 +303,12 @@ impl Gateway {
         match why {
             NoCall::Answer(status, reason) => self.reply(now, tx, msg, status, reason, |_| {}),
             NoCall::Challenge(stale) => self.challenge(now, tx, msg, true, stale),
+            NoCall::Busy(reason) => {
+                tracing::warn!(%reason, "refusing a call");
+                self.reply(now, tx, msg, 503, reason, |w| {
+                    w.header(b"Retry-After", b"5");
+                })
+            }
         }
     }
 }

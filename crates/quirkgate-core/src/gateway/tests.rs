@@ -2,6 +2,7 @@
 //! SIP with it over a virtual clock. One scenario per test.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -11,6 +12,7 @@ use crate::auth::authorization;
 use crate::dialplan::tests::route;
 use crate::dialplan::{BlacklistRule, DialPlan, Route, Transition};
 use crate::msg::headers::AuthField;
+use crate::quirks::{Quirks, Registration};
 
 const GW: &str = "127.0.0.1:5060";
 
@@ -902,10 +904,15 @@ fn acme_line(name: &str, refine: Option<Transition>) -> LineConfig {
         domain: "sip.acme.example".into(),
         username: "1001".into(),
         password: "line-secret".into(),
-        expires: 600,
         number: Some("+4930123456".into()),
         refine,
-        ping: None,
+        quirks: Arc::new(Quirks {
+            registration: Registration {
+                expires: 600,
+                ..Registration::default()
+            },
+            ..Quirks::default()
+        }),
     }
 }
 
@@ -1336,10 +1343,13 @@ fn trunk(name: &str, address: &str, ping: bool) -> TrunkConfig {
         credentials: None,
         match_port: false,
         refine: None,
-        ping: ping.then(|| PingConfig {
-            interval: Duration::from_secs(5),
-            misses: 2,
-            up_statuses: vec![],
+        quirks: Arc::new(Quirks {
+            options_ping: ping.then(|| PingConfig {
+                interval: Duration::from_secs(5),
+                misses: 2,
+                up_statuses: vec![],
+            }),
+            ..Quirks::default()
         }),
     }
 }
