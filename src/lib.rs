@@ -2,6 +2,7 @@
 //! quirks. This crate is the shell (runtime, sockets, admin, command line)
 //! around the sans-IO core in `quirkgate-core`.
 
+pub mod catalogue;
 pub mod config;
 pub mod dns;
 pub mod lint;

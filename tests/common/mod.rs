@@ -70,6 +70,8 @@ pub struct Gateway {
     pub admin: SocketAddr,
     /// Where its stderr log goes (`--log debug`: every message in and out).
     pub log: PathBuf,
+    /// Every SIP message it sent and received (`run --trace`), as pcap.
+    pub trace: PathBuf,
 }
 
 impl Drop for Gateway {
@@ -84,8 +86,11 @@ impl Gateway {
     /// `None`) in `dir`, and waits for the listeners it prints.
     pub fn start(dir: &Path, config: Option<&str>) -> Gateway {
         let log = dir.join("gateway.log");
+        let trace = dir.join("gateway.pcap");
         let mut cmd = bin();
         cmd.arg("run")
+            .arg("--trace")
+            .arg(&trace)
             .current_dir(dir)
             .env("QUIRKGATE_LOG", "debug,axum=info,hyper=info");
         if let Some(text) = config {
@@ -129,6 +134,7 @@ impl Gateway {
             tcp,
             admin: admin.unwrap(),
             log,
+            trace,
         }
     }
 
@@ -156,6 +162,12 @@ pub struct Kamailio {
 
 impl Kamailio {
     pub fn start(config: &str, replacements: &[(&str, &str)]) -> Kamailio {
+        Kamailio::start_with(config, &[], replacements)
+    }
+
+    /// Starts with `#!define` lines (`NAME` or `NAME value`) switching on
+    /// behaviours of the configuration.
+    pub fn start_with(config: &str, defines: &[&str], replacements: &[(&str, &str)]) -> Kamailio {
         let dir = TempDir::new("kamailio");
         let port = free_port_pair();
         let template = std::fs::read_to_string(
@@ -164,6 +176,8 @@ impl Kamailio {
                 .join(config),
         )
         .unwrap();
+        let defines: String = defines.iter().map(|d| format!("#!define {d}\n")).collect();
+        let template = template.replacen("#!KAMAILIO\n", &format!("#!KAMAILIO\n{defines}"), 1);
         let mut text = template.replace("__PORT__", &port.to_string());
         for (from, to) in replacements {
             text = text.replace(from, to);
