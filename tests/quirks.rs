@@ -359,85 +359,61 @@ impl TestPhone {
     }
 
     fn ack(&self, resp: &SipMessage) {
-        let n = resp
-            .call_id()
-            .map(|c| String::from_utf8_lossy(c).into_owned())
-            .unwrap_or_default();
-        let to =
-            String::from_utf8_lossy(resp.header(HeaderName::To).unwrap_or_default()).into_owned();
-        let from =
-            String::from_utf8_lossy(resp.header(HeaderName::From).unwrap_or_default()).into_owned();
-        let ok = resp.status().is_some_and(|s| s < 300);
+        let to = header_text(resp, HeaderName::To);
         // A 2xx's ACK is its own transaction to the Contact; a failure's
         // reuses the INVITE's branch (RFC 3261 §17.1.1.3).
-        let (uri, branch) = if ok {
-            let contact = resp
-                .contacts()
-                .next()
-                .and_then(Result::ok)
-                .map(|c| String::from_utf8_lossy(c.uri).into_owned())
-                .unwrap_or_default();
-            (contact, format!("z9hG4bKack{n}"))
+        let (uri, branch) = if resp.status().is_some_and(|s| s < 300) {
+            (
+                contact_of(resp),
+                format!("z9hG4bKack{}", header_text(resp, HeaderName::CallId)),
+            )
         } else {
-            let invite_branch = resp
-                .top_via()
-                .and_then(Result::ok)
-                .and_then(|v| v.branch().map(|b| String::from_utf8_lossy(b).into_owned()))
-                .unwrap_or_default();
-            let to_uri = to.split(['<', '>']).nth(1).unwrap_or_default().to_string();
-            (to_uri, invite_branch)
+            (uri_of(&to), branch_of(resp))
         };
-        let ack = format!(
-            "ACK {uri} SIP/2.0\r\nVia: SIP/2.0/UDP {me};branch={branch};rport\r\nMax-Forwards: 70\r\nFrom: {from}\r\nTo: {to}\r\n\
-             Call-ID: {n}\r\nCSeq: 1 ACK\r\nContent-Length: 0\r\n\r\n",
-            me = self.addr()
-        );
-        self.socket.send_to(ack.as_bytes(), self.gateway).unwrap();
+        self.send_request("ACK", &uri, &branch, resp, &to, 1);
     }
 
     /// Ends an answered call with a BYE.
     fn bye(&self, ok: &SipMessage) {
-        let n = String::from_utf8_lossy(ok.call_id().unwrap_or_default()).into_owned();
-        let to =
-            String::from_utf8_lossy(ok.header(HeaderName::To).unwrap_or_default()).into_owned();
-        let from =
-            String::from_utf8_lossy(ok.header(HeaderName::From).unwrap_or_default()).into_owned();
-        let contact = ok
-            .contacts()
-            .next()
-            .and_then(Result::ok)
-            .map(|c| String::from_utf8_lossy(c.uri).into_owned())
-            .unwrap_or_default();
-        let bye = format!(
-            "BYE {contact} SIP/2.0\r\nVia: SIP/2.0/UDP {me};branch=z9hG4bKbye{n};rport\r\nMax-Forwards: 70\r\nFrom: {from}\r\nTo: {to}\r\n\
-             Call-ID: {n}\r\nCSeq: 2 BYE\r\nContent-Length: 0\r\n\r\n",
-            me = self.addr()
-        );
-        self.socket.send_to(bye.as_bytes(), self.gateway).unwrap();
+        let branch = format!("z9hG4bKbye{}", header_text(ok, HeaderName::CallId));
+        let to = header_text(ok, HeaderName::To);
+        self.send_request("BYE", &contact_of(ok), &branch, ok, &to, 2);
     }
 
-    /// Gives up on a ringing call.
+    /// Gives up on a ringing call: the CANCEL matches the INVITE (its
+    /// branch, its To without the tag).
     fn cancel(&self, provisional: &SipMessage) {
-        let n = String::from_utf8_lossy(provisional.call_id().unwrap_or_default()).into_owned();
-        let from =
-            String::from_utf8_lossy(provisional.header(HeaderName::From).unwrap_or_default())
-                .into_owned();
-        let to = String::from_utf8_lossy(provisional.header(HeaderName::To).unwrap_or_default())
-            .into_owned();
+        let to = header_text(provisional, HeaderName::To);
         let to = to.split(";tag=").next().unwrap_or_default().to_string();
-        let branch = provisional
-            .top_via()
-            .and_then(Result::ok)
-            .and_then(|v| v.branch().map(|b| String::from_utf8_lossy(b).into_owned()))
-            .unwrap_or_default();
-        let uri = to.split(['<', '>']).nth(1).unwrap_or_default().to_string();
-        let cancel = format!(
-            "CANCEL {uri} SIP/2.0\r\nVia: SIP/2.0/UDP {me};branch={branch};rport\r\nMax-Forwards: 70\r\nFrom: {from}\r\nTo: {to}\r\n\
-             Call-ID: {n}\r\nCSeq: 1 CANCEL\r\nContent-Length: 0\r\n\r\n",
-            me = self.addr()
+        self.send_request(
+            "CANCEL",
+            &uri_of(&to),
+            &branch_of(provisional),
+            provisional,
+            &to,
+            1,
+        );
+    }
+
+    /// Sends a request of the call `msg` belongs to, without a body.
+    fn send_request(
+        &self,
+        method: &str,
+        uri: &str,
+        branch: &str,
+        msg: &SipMessage,
+        to: &str,
+        cseq: u32,
+    ) {
+        let request = format!(
+            "{method} {uri} SIP/2.0\r\nVia: SIP/2.0/UDP {me};branch={branch};rport\r\nMax-Forwards: 70\r\nFrom: {from}\r\nTo: {to}\r\n\
+             Call-ID: {call_id}\r\nCSeq: {cseq} {method}\r\nContent-Length: 0\r\n\r\n",
+            me = self.addr(),
+            from = header_text(msg, HeaderName::From),
+            call_id = header_text(msg, HeaderName::CallId),
         );
         self.socket
-            .send_to(cancel.as_bytes(), self.gateway)
+            .send_to(request.as_bytes(), self.gateway)
             .unwrap();
     }
 
@@ -463,6 +439,34 @@ impl TestPhone {
         }
         h
     }
+}
+
+fn header_text(msg: &SipMessage, name: HeaderName) -> String {
+    String::from_utf8_lossy(msg.header(name).unwrap_or_default()).into_owned()
+}
+
+fn contact_of(msg: &SipMessage) -> String {
+    msg.contacts()
+        .next()
+        .and_then(Result::ok)
+        .map(|c| String::from_utf8_lossy(c.uri).into_owned())
+        .unwrap_or_default()
+}
+
+fn branch_of(msg: &SipMessage) -> String {
+    msg.top_via()
+        .and_then(Result::ok)
+        .and_then(|v| v.branch().map(|b| String::from_utf8_lossy(b).into_owned()))
+        .unwrap_or_default()
+}
+
+/// The URI inside a `<...>` name-addr.
+fn uri_of(name_addr: &str) -> String {
+    name_addr
+        .split(['<', '>'])
+        .nth(1)
+        .unwrap_or_default()
+        .to_string()
 }
 
 /// A call through the provider: the run's outcome as the caller heard it,
