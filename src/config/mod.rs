@@ -4,6 +4,7 @@
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use schemars::JsonSchema;
 use serde::Deserialize;
@@ -42,7 +43,15 @@ pub struct Config {
     #[serde(skip)]
     #[schemars(skip)]
     pub base_dir: PathBuf,
+    /// Every line's and trunk's quirks, resolved when the file is read.
+    #[serde(skip)]
+    #[schemars(skip)]
+    quirks: PeerQuirks,
 }
+
+/// Quirks by (`line` or `trunk`, name).
+type PeerQuirks =
+    std::collections::HashMap<(&'static str, String), Arc<quirkgate_core::quirks::Quirks>>;
 
 /// Limits on calls that need no quirk.
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
@@ -491,6 +500,7 @@ impl Config {
             .filter(|p| !p.as_os_str().is_empty())
             .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
         config.check(text, file)?;
+        config.quirks = config.resolve_quirks(text, file)?;
         Ok(config)
     }
 
@@ -526,18 +536,56 @@ impl Config {
         profiles::resolve(profile, inline, &self.base_dir)
     }
 
-    /// The core's quirks of a line or trunk (checked when loading).
+    /// The core's quirks of a line or trunk, resolved when the file was
+    /// read (a configuration with unresolvable quirks is never loaded).
     pub fn core_quirks(
         &self,
-        kind: &str,
+        kind: &'static str,
         name: &str,
-    ) -> std::sync::Arc<quirkgate_core::quirks::Quirks> {
-        let quirks = self
-            .peer_quirks(kind, name)
-            .ok()
-            .and_then(|r| r.settings.resolve().ok())
-            .unwrap_or_default();
-        std::sync::Arc::new(quirks)
+    ) -> Arc<quirkgate_core::quirks::Quirks> {
+        self.quirks
+            .get(&(kind, name.to_string()))
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// Each peer's quirks, resolved once: its profile exists and every
+    /// setting can work, or the error names the line.
+    fn resolve_quirks(&self, text: &str, file: &Path) -> Result<PeerQuirks, ConfigError> {
+        let mut resolved_quirks = PeerQuirks::new();
+        for (kind, name, profile, _) in self.peers() {
+            let peer_at = text.find(&format!("\"{name}\"")).unwrap_or(0);
+            let after = |needle: &str| {
+                text[peer_at..]
+                    .find(needle)
+                    .map_or(peer_at, |o| peer_at + o)
+            };
+            let resolved = self.peer_quirks(kind, name).map_err(|message| {
+                let offset = profile.map_or(peer_at, |p| after(&format!("\"{p}\"")));
+                let (line, column) = line_column(text, offset);
+                ConfigError {
+                    file: file.to_owned(),
+                    line,
+                    column,
+                    message: format!("{kind}.profile: {message}"),
+                }
+            })?;
+            let quirks = resolved.settings.resolve().map_err(|e| {
+                let origin = resolved.origins.get(e.key).cloned().unwrap_or_default();
+                let (line, column) = line_column(text, after(&format!("{} ", e.key)));
+                ConfigError {
+                    file: file.to_owned(),
+                    line,
+                    column,
+                    message: format!(
+                        "{kind}.quirks.{}: {} ({kind} '{name}', set by {origin})",
+                        e.key, e.message
+                    ),
+                }
+            })?;
+            resolved_quirks.insert((kind, name.to_string()), Arc::new(quirks));
+        }
+        Ok(resolved_quirks)
     }
 
     /// Rules serde cannot express, reported at the offending key.
@@ -621,39 +669,6 @@ impl Config {
                     &format!("\"{missing}\""),
                     format!("group.lines: no line or trunk named '{missing}'"),
                 ));
-            }
-        }
-        // Each peer's quirks resolve: its profile exists and every setting
-        // can work.
-        for (kind, name, profile, _) in self.peers() {
-            let peer_at = text.find(&format!("\"{name}\"")).unwrap_or(0);
-            let after = |needle: &str| {
-                text[peer_at..]
-                    .find(needle)
-                    .map_or(peer_at, |o| peer_at + o)
-            };
-            let resolved = self.peer_quirks(kind, name).map_err(|message| {
-                let offset = profile.map_or(peer_at, |p| after(&format!("\"{p}\"")));
-                let (line, column) = line_column(text, offset);
-                ConfigError {
-                    file: file.to_owned(),
-                    line,
-                    column,
-                    message: format!("{kind}.profile: {message}"),
-                }
-            })?;
-            if let Err(e) = resolved.settings.resolve() {
-                let origin = resolved.origins.get(e.key).cloned().unwrap_or_default();
-                let (line, column) = line_column(text, after(&format!("{} ", e.key)));
-                return Err(ConfigError {
-                    file: file.to_owned(),
-                    line,
-                    column,
-                    message: format!(
-                        "{kind}.quirks.{}: {} ({kind} '{name}', set by {origin})",
-                        e.key, e.message
-                    ),
-                });
             }
         }
         if let Some(rule) = self.blacklist.iter().find(|r| r.rate > 100) {

@@ -103,9 +103,9 @@ struct Call {
     re_2xx: Option<Resend>,
     /// The session timer of the provider leg, once answered.
     session: Option<Negotiated>,
-    /// The last SDP offer sent toward the provider, repeated by a
-    /// re-INVITE refresh.
-    provider_sdp: Bytes,
+    /// The last SDP offer relayed toward the provider after the first
+    /// INVITE's, repeated by a re-INVITE refresh.
+    provider_sdp: Option<Bytes>,
 }
 
 impl Call {
@@ -240,13 +240,18 @@ fn copy_passthrough_except(
 /// Whether a header's name is one of `names` (unknown headers by the name
 /// as written; known ones in any form, compact included).
 fn named(h: &Header, names: &[&str]) -> bool {
-    let name = match h.name {
-        HeaderName::Other => h.raw_name,
-        known => known.as_str().as_bytes(),
-    };
+    let name = canonical_name(h);
     names
         .iter()
         .any(|n| name.eq_ignore_ascii_case(n.as_bytes()))
+}
+
+/// A header's full name, whatever form it was written in.
+fn canonical_name<'a>(h: &Header<'a>) -> &'a [u8] {
+    match h.name {
+        HeaderName::Other => h.raw_name,
+        known => known.as_str().as_bytes(),
+    }
 }
 
 /// Sends a request inside a leg's dialog as a client transaction.
@@ -385,7 +390,6 @@ impl Gateway {
         if let Some((peer, direction)) = plan.provider {
             self.count_call(peer, direction, true);
         }
-        let offer = Bytes::copy_from_slice(msg.body());
         self.calls.calls.insert(
             key,
             Call {
@@ -407,7 +411,7 @@ impl Gateway {
                 late_ack: None,
                 re_2xx: None,
                 session: None,
-                provider_sdp: offer,
+                provider_sdp: None,
             },
         );
         for destination in plan.destinations {
@@ -564,7 +568,7 @@ impl Gateway {
             (from_provider && named(h, &AUTO_ANSWER))
                 || ((from_provider || provider.is_some()) && named(h, &IDENTITY))
                 || provider.as_ref().is_some_and(|p| {
-                    h.name == HeaderName::Supported || p.quirks.headers.strips(h.raw_name)
+                    h.name == HeaderName::Supported || p.quirks.headers.strips(canonical_name(h))
                 })
         });
         let Ok(invite) = SipMessage::parse_datagram(w.finish(call.a_invite.body())) else {
@@ -1336,7 +1340,7 @@ impl Gateway {
             Side::Callee(_) if is_refresh => self.session_refreshed(now, key),
             Side::Caller if is_refresh && !msg.body().is_empty() => {
                 if let Some(call) = self.calls.calls.get_mut(&key) {
-                    call.provider_sdp = Bytes::copy_from_slice(msg.body());
+                    call.provider_sdp = Some(Bytes::copy_from_slice(msg.body()));
                 }
             }
             _ => {}
@@ -1358,7 +1362,7 @@ impl Gateway {
         let sent = self.calls.peer_leg(key, side).map(|leg| {
             let add = |w: &mut MessageWriter| match &edits {
                 Some(q) => {
-                    copy_passthrough_except(&msg, w, |h| q.headers.strips(h.raw_name));
+                    copy_passthrough_except(&msg, w, |h| q.headers.strips(canonical_name(h)));
                     q.headers.add_to(w);
                 }
                 None => copy_passthrough(&msg, w),
@@ -1546,7 +1550,11 @@ impl Gateway {
         let (Some(w), Some(session)) = (call.winner, call.session) else {
             return;
         };
-        let offer = call.provider_sdp.clone();
+        // Copied only here, at a refresh, not for every call.
+        let offer = call
+            .provider_sdp
+            .clone()
+            .unwrap_or_else(|| Bytes::copy_from_slice(call.a_invite.body()));
         let Some(fork) = call.forks.get_mut(w) else {
             return;
         };
