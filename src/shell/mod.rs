@@ -138,6 +138,20 @@ pub async fn run(
     // After a shutdown signal, lines get this long to unregister.
     let mut leaving: Option<Instant> = None;
     loop {
+        // First, so that what `start` queued leaves at once rather than
+        // with the first timer.
+        while let Some(out) = gateway.poll_transmit() {
+            router.send(out);
+        }
+        while let Some(event) = gateway.poll_event() {
+            match event {
+                Event::Bindings { number, bindings } => {
+                    if let Err(e) = store.save(&number, &bindings) {
+                        warn!(%number, error = %e, "cannot store the registration");
+                    }
+                }
+            }
+        }
         // What the admin API shows, refreshed whenever a line changed.
         if gateway.lines_generation() != published {
             published = gateway.lines_generation();
@@ -160,18 +174,6 @@ pub async fn run(
             }
             _ = sleep_until(deadline) => gateway.handle_timeout(clock.now()),
             Some(input) = rx.recv() => router.input(&mut gateway, clock.now(), input),
-        }
-        while let Some(out) = gateway.poll_transmit() {
-            router.send(out);
-        }
-        while let Some(event) = gateway.poll_event() {
-            match event {
-                Event::Bindings { number, bindings } => {
-                    if let Err(e) = store.save(&number, &bindings) {
-                        warn!(%number, error = %e, "cannot store the registration");
-                    }
-                }
-            }
         }
         if let Some(limit) = leaving {
             if !gateway.unregistering() || Instant::now() >= limit {
