@@ -75,6 +75,82 @@ pub struct Entry {
     /// retry after the same refusal): the signature still shows with it.
     #[serde(default)]
     pub symptom_remains: bool,
+    /// The provider's stubborn behaviour as data, for `replay
+    /// --provider-model`: the first rule that applies answers a request.
+    #[serde(default)]
+    pub model: Vec<Rule>,
+}
+
+/// One stubborn answer of a provider model. A provisional status means the
+/// provider says that and nothing more (it rings forever).
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Rule {
+    /// The method it answers.
+    pub request: String,
+    #[serde(default)]
+    pub when: Condition,
+    pub status: u16,
+    pub reason: String,
+    /// Header lines (`Name: value`) the answer carries.
+    #[serde(default)]
+    pub headers: Vec<String>,
+    /// Answering a request within a call, the provider then ends the call's
+    /// INVITE with this instead of answering it.
+    pub invite_fails_with: Option<Answer>,
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Answer {
+    pub status: u16,
+    pub reason: String,
+}
+
+/// When a rule applies; every condition given must hold.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Condition {
+    /// An earlier request of this method had the same Call-ID.
+    pub call_id_reused: Option<bool>,
+    pub request_uri_has: Option<String>,
+    pub request_uri_lacks: Option<String>,
+    /// The request carries this header, or lacks it.
+    pub header_present: Option<String>,
+    pub header_absent: Option<String>,
+    /// At least this many calls through the provider are up.
+    pub calls_up_at_least: Option<usize>,
+}
+
+/// What a model knows of the requests before the one it answers.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Seen {
+    pub call_id_reused: bool,
+    pub calls_up: usize,
+}
+
+impl Rule {
+    pub fn applies(&self, msg: &SipMessage, seen: Seen) -> bool {
+        let method = msg.method().map(|m| m.as_bytes()).unwrap_or_default();
+        let w = &self.when;
+        let uri =
+            String::from_utf8_lossy(msg.request_uri().unwrap_or_default()).to_ascii_lowercase();
+        let has_header = |want: &str| {
+            msg.headers()
+                .any(|h| header_name(&h).eq_ignore_ascii_case(want))
+        };
+        method.eq_ignore_ascii_case(self.request.as_bytes())
+            && w.call_id_reused.is_none_or(|r| r == seen.call_id_reused)
+            && w.request_uri_has
+                .as_ref()
+                .is_none_or(|t| uri.contains(&t.to_ascii_lowercase()))
+            && w.request_uri_lacks
+                .as_ref()
+                .is_none_or(|t| !uri.contains(&t.to_ascii_lowercase()))
+            && w.header_present.as_deref().is_none_or(has_header)
+            && w.header_absent.as_deref().is_none_or(|h| !has_header(h))
+            && w.calls_up_at_least.is_none_or(|n| seen.calls_up >= n)
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
@@ -138,6 +214,12 @@ fn cseq(msg: &SipMessage) -> Option<(u32, Vec<u8>)> {
 impl Entry {
     /// Whether the capture shows this quirk's signature.
     pub fn matches(&self, capture: &[Captured]) -> bool {
+        self.find(capture).is_some()
+    }
+
+    /// The messages (indexes into `capture`) that show this quirk's
+    /// signature, one per step: the first match in capture order.
+    pub fn find(&self, capture: &[Captured]) -> Option<Vec<usize>> {
         // The Request-URI of every request, to judge the responses.
         let mut uris: HashMap<TransactionKey, Vec<u8>> = HashMap::new();
         // Calls up at each message, counted over the whole capture.
@@ -173,25 +255,42 @@ impl Entry {
                 }
             }
         }
-        groups.iter().any(|group| {
+        groups.iter().find_map(|group| {
             let mut steps = self.signature.iter();
             let mut step = steps.next();
             let mut previous: Option<f64> = None;
+            let mut found = Vec::with_capacity(self.signature.len());
             for &i in group {
                 let Some(s) = step else { break };
                 let c = &capture[i];
                 let uri = cseq(&c.msg).and_then(|cs| uris.get(&(call_id(&c.msg), cs)));
                 if s.matches(c, uri.map(Vec::as_slice), up_at[i], previous) {
                     previous = Some(c.time);
+                    found.push(i);
                     step = steps.next();
                 }
             }
-            step.is_none()
+            step.is_none().then_some(found)
         })
     }
 }
 
 impl Step {
+    /// The lines of a matched message that show this step: its start line,
+    /// and the header it looks for.
+    pub fn evidence(&self, msg: &SipMessage) -> Vec<String> {
+        let text = |b: &[u8]| String::from_utf8_lossy(b).trim_end().to_string();
+        let mut lines = vec![text(msg.start_line())];
+        if let Some(want) = &self.header {
+            lines.extend(
+                msg.headers()
+                    .filter(|h| header_name(h).eq_ignore_ascii_case(want))
+                    .map(|h| format!("{}: {}", text(h.raw_name), text(h.value))),
+            );
+        }
+        lines
+    }
+
     fn matches(&self, c: &Captured, uri: Option<&[u8]>, up: usize, previous: Option<f64>) -> bool {
         let m = &c.msg;
         let method = cseq(m).map(|(_, method)| method).unwrap_or_default();
@@ -208,11 +307,7 @@ impl Step {
         let text = |b: &[u8]| String::from_utf8_lossy(b).to_ascii_lowercase();
         let header = self.header.as_ref().is_none_or(|h| {
             m.headers().any(|x| {
-                let name = match x.name {
-                    quirkgate_core::msg::HeaderName::Other => text(x.raw_name),
-                    known => known.as_str().to_ascii_lowercase(),
-                };
-                name == h.to_ascii_lowercase()
+                header_name(&x).eq_ignore_ascii_case(h)
                     && self
                         .contains
                         .as_ref()
@@ -234,5 +329,13 @@ impl Step {
             _ => true,
         };
         kind && header && has && lacks && calls && later
+    }
+}
+
+/// A header's full name, whether it was written in full or compact form.
+fn header_name(h: &quirkgate_core::msg::Header<'_>) -> String {
+    match h.name {
+        quirkgate_core::msg::HeaderName::Other => String::from_utf8_lossy(h.raw_name).into_owned(),
+        known => known.as_str().to_string(),
     }
 }

@@ -48,9 +48,12 @@ enum Command {
         #[arg(long)]
         server: Option<String>,
     },
-    /// Replay a capture as a call-flow ladder (not available yet).
-    Replay { capture: PathBuf },
-    /// Match a capture against the quirk catalogue (not available yet).
+    /// Draw a capture's registrations and dialogs as ladders, or re-run
+    /// it through the gateway under a quirk profile (--profile).
+    Replay(quirkgate::replay::command::ReplayArgs),
+    /// Name the known provider quirks a capture shows, with the evidence
+    /// and the profile keys that fix them. Exit status: 0 found, 1 none,
+    /// 2 unreadable capture.
     Diagnose { capture: PathBuf },
     /// List the built-in quirk profiles, or show one with its settings.
     Profiles {
@@ -90,10 +93,8 @@ fn main() -> ExitCode {
         Command::Lint { files } => lint(&files),
         Command::Dns { name, server } => dns(&name, server.as_deref()),
         Command::Profiles { action } => profiles(action),
-        Command::Replay { .. } | Command::Diagnose { .. } => {
-            eprintln!("quirkgate: this command is not available in this build yet");
-            ExitCode::from(2)
-        }
+        Command::Replay(args) => quirkgate::replay::command::replay(args),
+        Command::Diagnose { capture } => quirkgate::replay::command::diagnose_command(&capture),
     }
 }
 
