@@ -86,12 +86,12 @@ pub fn report(findings: &[Finding], messages: usize) -> String {
                 "    #{} (packet {}, {:.3} s, {} -> {})",
                 m.number,
                 m.packet,
-                (m.time_ns - t0) as f64 / 1e9,
+                crate::replay::seconds_since(m.time_ns, t0),
                 m.src,
                 m.dst
             );
             for line in lines {
-                let _ = writeln!(out, "        {line}");
+                let _ = writeln!(out, "        {}", crate::replay::printable(line));
             }
         }
         match &f.entry.profile {

@@ -18,7 +18,10 @@ fn root() -> &'static Path {
 }
 
 fn read(path: &Path) -> Vec<Message> {
-    rerun::read_all(path).unwrap_or_else(|e| panic!("{e}"))
+    match rerun::read_all(path) {
+        Ok((messages, None)) => messages,
+        Ok((_, Some(e))) | Err(e) => panic!("{e}"),
+    }
 }
 
 fn entries() -> Vec<(String, Entry)> {
@@ -319,6 +322,19 @@ fn a_truncated_capture_names_the_packet_and_keeps_what_was_read() {
         stdout.contains(&format!("#{}", last - 1)),
         "the packets before it are drawn: {stdout}"
     );
+    // diagnose and the re-run use what was read, and say so.
+    let out = quirkgate(&["diagnose", cut.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("(using the {} messages before it)", last - 1)),
+        "{stderr}"
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "the calls over the cap are read"
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("channel-limit"));
     let junk = dir.join("junk.bin");
     std::fs::write(&junk, [0u8, 1, 2, 3, 4, 5, 6, 7]).unwrap();
     let out = quirkgate(&["replay", junk.to_str().unwrap()]);

@@ -218,17 +218,22 @@ impl<R: BufRead> Messages<R> {
 
     /// Frames the messages a TCP payload completes.
     fn stream_bytes(&mut self, p: Payload) {
-        let stream = self.streams.entry((p.src, p.dst)).or_default();
+        let key = (p.src, p.dst);
+        if !self.streams.contains_key(&key) && sip_line_start(&p.data).is_none() {
+            // No SIP start line here: a stream of something else (or the
+            // middle of a message whose start was not captured) keeps no
+            // state, so memory follows SIP flows only.
+            return;
+        }
+        let stream = self.streams.entry(key).or_default();
         if p.gap_before {
             stream.buf.clear();
             stream.gap = true;
             stream.resync = true;
         }
-        if stream.buf.is_empty() && !stream.resync && !looks_like_sip(&p.data) {
-            // Not SIP (yet): a stream of something else is left alone.
-            if !p.data.iter().all(|b| *b == b'\r' || *b == b'\n') {
-                return;
-            }
+        if stream.buf.is_empty() && !looks_like_sip(&p.data) {
+            // Keep-alives or a message tail before the next start line.
+            stream.resync = true;
         }
         stream.buf.extend_from_slice(&p.data);
         let mut framed = Vec::new();
@@ -260,10 +265,12 @@ impl<R: BufRead> Messages<R> {
                     break;
                 }
                 Err(e) => {
+                    // Skip this start line only: the messages after it
+                    // may still frame.
                     failed = Some(e.to_string());
-                    stream.buf.clear();
+                    let _ = stream.buf.split_to(1);
+                    stream.gap = true;
                     stream.resync = true;
-                    break;
                 }
             }
         }
@@ -285,14 +292,34 @@ impl<R: BufRead> Messages<R> {
     }
 }
 
-/// Where, at a line start, the next SIP start line begins.
+/// Where, at a line start, the next SIP start line begins: a whole line
+/// that is a status line or a request of a SIP method, so that the tail of
+/// a cut line (`VITE sip:...`) is not taken for one.
 fn sip_line_start(buf: &[u8]) -> Option<usize> {
+    const METHODS: [&[u8]; 14] = [
+        b"INVITE ",
+        b"ACK ",
+        b"BYE ",
+        b"CANCEL ",
+        b"OPTIONS ",
+        b"REGISTER ",
+        b"PRACK ",
+        b"SUBSCRIBE ",
+        b"NOTIFY ",
+        b"PUBLISH ",
+        b"INFO ",
+        b"REFER ",
+        b"MESSAGE ",
+        b"UPDATE ",
+    ];
     let mut at = 0;
     loop {
-        if looks_like_sip(&buf[at..]) && buf[at..].contains(&b'\n') {
+        let line = &buf[at..];
+        let known = line.starts_with(b"SIP/2.0 ") || METHODS.iter().any(|m| line.starts_with(m));
+        if known && looks_like_sip(line) && line.contains(&b'\n') {
             return Some(at);
         }
-        at += memchr::memchr(b'\n', &buf[at..])? + 1;
+        at += memchr::memchr(b'\n', line)? + 1;
     }
 }
 
@@ -372,5 +399,82 @@ pub(crate) fn payload(
         dst,
         data,
         gap_before: false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// TCP payloads as `quirkgate-trace` hands them out, one per call: the
+    /// messages framed, and how many flows still hold state.
+    fn stream(chunks: &[(&[u8], bool)]) -> (Vec<Message>, usize) {
+        let mut messages = Messages {
+            source: Source::Text(Box::new(text::TextReader::new(&b""[..]))),
+            streams: HashMap::new(),
+            ready: Default::default(),
+            summary: Summary::default(),
+            done: true,
+        };
+        let (a, b) = (
+            "10.0.0.1:5060".parse().unwrap(),
+            "10.0.0.2:5060".parse().unwrap(),
+        );
+        for (i, (data, gap)) in chunks.iter().enumerate() {
+            let mut p = payload(
+                i as u64 + 1,
+                0,
+                Transport::Tcp,
+                a,
+                b,
+                Bytes::copy_from_slice(data),
+            );
+            p.gap_before = *gap;
+            messages.stream_bytes(p);
+        }
+        let held = messages.streams.len();
+        (messages.ready.into_iter().collect(), held)
+    }
+
+    const OPTIONS: &[u8] =
+        b"OPTIONS sip:b SIP/2.0\r\nCall-ID: x\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n";
+
+    #[test]
+    fn keepalives_and_split_messages_frame() {
+        let (head, tail) = OPTIONS.split_at(30);
+        let mut first = b"\r\n\r\n".to_vec();
+        first.extend_from_slice(OPTIONS);
+        first.extend_from_slice(head);
+        let (got, _) = stream(&[(&first, false), (tail, false), (OPTIONS, false)]);
+        assert_eq!(got.len(), 3);
+        assert!(got.iter().all(|m| !m.after_gap));
+    }
+
+    #[test]
+    fn after_a_gap_framing_resumes_at_a_whole_start_line() {
+        // The stream starts mid-message: the tail of a cut start line is
+        // not taken for one.
+        let mut data = b"VITE sip:a SIP/2.0\r\nX: 1\r\n\r\n".to_vec();
+        data.extend_from_slice(OPTIONS);
+        let (got, _) = stream(&[(&data, true)]);
+        assert_eq!(got.len(), 1);
+        assert!(got[0].after_gap);
+        assert_eq!(got[0].msg.method().unwrap().as_bytes(), b"OPTIONS");
+    }
+
+    #[test]
+    fn a_bad_content_length_loses_only_its_message() {
+        let mut data = b"OPTIONS sip:b SIP/2.0\r\nContent-Length: x\r\n\r\n".to_vec();
+        data.extend_from_slice(OPTIONS);
+        let (got, _) = stream(&[(&data, false)]);
+        assert_eq!(got.len(), 1);
+        assert!(got[0].after_gap);
+    }
+
+    #[test]
+    fn a_stream_without_sip_keeps_no_state() {
+        let (got, held) = stream(&[(b"GET / HTTP/1.1\r\n\r\n", false), (b"more", false)]);
+        assert!(got.is_empty());
+        assert_eq!(held, 0);
     }
 }

@@ -71,8 +71,13 @@ impl Block {
         }
     }
 
-    /// In a plain trace, a start line after a complete message begins the
-    /// next one.
+    /// In a plain trace, a start line begins the next message once this one
+    /// is complete by its Content-Length, or after a blank line that follows
+    /// some body (a wrong Content-Length must not swallow the rest).
+    fn ends_before(&self, previous_blank: bool) -> bool {
+        self.complete() || (previous_blank && self.body_bytes > 2)
+    }
+
     fn complete(&self) -> bool {
         let Some(end) = self.head_end else {
             return false;
@@ -83,7 +88,7 @@ impl Block {
                 let text = std::str::from_utf8(l).ok()?;
                 let (name, value) = text.split_once(':')?;
                 let name = name.trim();
-                (name.eq_ignore_ascii_case("content-length") || name == "l")
+                (name.eq_ignore_ascii_case("content-length") || name.eq_ignore_ascii_case("l"))
                     .then(|| value.trim().parse::<usize>().ok())
                     .flatten()
             })
@@ -208,7 +213,10 @@ impl<R: BufRead> Iterator for TextReader<R> {
                 continue;
             } else if !self.has_origins
                 && looks_like_sip(&line)
-                && self.current.as_ref().is_none_or(Block::complete)
+                && self
+                    .current
+                    .as_ref()
+                    .is_none_or(|b| b.ends_before(b.lines.last().is_some_and(Vec::is_empty)))
             {
                 self.current.replace(Block::new(self.line, None))
             } else {
@@ -296,7 +304,8 @@ fn civil_days(s: &str) -> Option<u64> {
     let y: i64 = parts.next()?.parse().ok()?;
     let m: i64 = parts.next()?.parse().ok()?;
     let d: i64 = parts.next()?.parse().ok()?;
-    if parts.next().is_some() || !(1970..=9999).contains(&y) || !(1..=12).contains(&m) {
+    // Nanoseconds since 1970 fit a u64 until 2554.
+    if parts.next().is_some() || !(1970..=2500).contains(&y) || !(1..=12).contains(&m) {
         return None;
     }
     if !(1..=31).contains(&d) {
@@ -348,11 +357,23 @@ impl Hosts {
             .trim_matches(['[', ']'])
             .to_string();
         let ip = name.parse().unwrap_or_else(|_| {
-            let next = self.names.len() as u8 + 1;
-            *self
-                .names
-                .entry(name)
-                .or_insert(IpAddr::V4(Ipv4Addr::new(192, 0, 2, next)))
+            let next = self.names.len() + 1;
+            // 192.0.2.1-253, then the IPv6 documentation prefix: never two
+            // names on one address.
+            let ip = match u8::try_from(next) {
+                Ok(n) if n < 254 => IpAddr::V4(Ipv4Addr::new(192, 0, 2, n)),
+                _ => IpAddr::V6(std::net::Ipv6Addr::new(
+                    0x2001,
+                    0xdb8,
+                    0,
+                    0,
+                    0,
+                    0,
+                    (next >> 16) as u16,
+                    next as u16,
+                )),
+            };
+            *self.names.entry(name).or_insert(ip)
         });
         SocketAddr::new(ip, port.unwrap_or(5060))
     }

@@ -267,8 +267,21 @@ fn models(
     Ok(rules)
 }
 
+/// A capture read whole; an error part-way is reported and what was read
+/// before it is used.
+fn read_whole(path: &Path) -> Result<Vec<Message>, String> {
+    let (messages, error) = rerun::read_all(path)?;
+    if let Some(e) = error {
+        eprintln!(
+            "quirkgate: {e} (using the {} messages before it)",
+            messages.len()
+        );
+    }
+    Ok(messages)
+}
+
 fn rerun_command(args: &ReplayArgs, mut out: Box<dyn Write>) -> Result<(), String> {
-    let messages = rerun::read_all(&args.capture)?;
+    let messages = read_whole(&args.capture)?;
     let options = Options {
         profile: args.profile.clone().unwrap_or_default(),
         provider: args.provider,
@@ -306,7 +319,7 @@ fn rerun_command(args: &ReplayArgs, mut out: Box<dyn Write>) -> Result<(), Strin
 /// `quirkgate diagnose`: 0 when a quirk was found, 1 when none, 2 when the
 /// capture cannot be read.
 pub fn diagnose_command(path: &Path) -> ExitCode {
-    let messages = match rerun::read_all(path) {
+    let messages = match read_whole(path) {
         Ok(m) => m,
         Err(e) => return fail(e),
     };

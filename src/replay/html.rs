@@ -148,7 +148,7 @@ impl<W: Write> HtmlReport<W> {
                 ry = y - ROW + 8,
                 w = hi - lo,
                 ty = y - 4,
-                time = (m.time_ns - t0) as f64 / 1e9,
+                time = super::seconds_since(m.time_ns, t0),
                 x2e = if x1 == x2 { x1 + 40 } else { x2 },
                 g = self.groups,
                 mid = (lo + hi) / 2,

@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use super::{is_failure, label, Group, Kind};
+use super::{is_failure, label, printable, Group, Kind};
 
 const MIN_COLUMN: usize = 18;
 const MAX_COLUMN: usize = 34;
@@ -30,8 +30,8 @@ pub fn title(group: &Group) -> String {
     };
     format!(
         "{kind} {}  Call-ID {}  ({} messages, {:.3} s{forks})",
-        group.method,
-        group.call_id,
+        printable(&group.method),
+        printable(&group.call_id),
         group.messages.len(),
         group.duration_ns() as f64 / 1e9
     )
@@ -109,7 +109,7 @@ pub fn draw(group: &Group, colour: bool) -> String {
         } else {
             ""
         };
-        let time = (m.time_ns - t0) as f64 / 1e9;
+        let time = super::seconds_since(m.time_ns, t0);
         let row = String::from_utf8_lossy(&row).trim_end().to_string();
         let row = if failure && colour {
             format!("\x1b[31m{row}\x1b[0m")

@@ -48,6 +48,8 @@ pub struct Group {
     /// Dialogs seen (distinct To tags answering the first request): more
     /// than one when a request forked.
     pub dialogs: usize,
+    /// A 2xx answered the INVITE: a later failure is a re-INVITE's.
+    answered: bool,
     ended: bool,
     last_ns: u64,
 }
@@ -72,6 +74,20 @@ impl Group {
             _ => 0,
         }
     }
+}
+
+/// Seconds from `t0` to `t`; negative when a capture's clock went back
+/// (merged interfaces, a reassembled message stamped by its last segment).
+pub fn seconds_since(t: u64, t0: u64) -> f64 {
+    (i128::from(t) - i128::from(t0)) as f64 / 1e9
+}
+
+/// Text from a capture made safe for a terminal: control characters (an
+/// escape sequence in a header) become `?`.
+pub fn printable(s: &str) -> String {
+    s.chars()
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect()
 }
 
 /// How one message is shown on an arrow of a group opened by `opener`: a
@@ -164,6 +180,7 @@ impl Grouper {
                 method,
                 messages: Vec::new(),
                 dialogs: 0,
+                answered: false,
                 ended: false,
                 last_ns: now,
             }
@@ -187,16 +204,25 @@ impl Grouper {
                 group.dialogs += usize::from(first_of_tag);
             }
         }
-        group.ended |= match (status, group.kind) {
-            (Some(s), Kind::Call) => {
-                (s >= 200 && method == "BYE") || (s >= 300 && method == "INVITE")
+        let challenge = matches!(status, Some(401 | 407));
+        group.answered |= status.is_some_and(|s| (200..300).contains(&s)) && method == "INVITE";
+        group.ended = match (status, group.kind) {
+            // A call is over when its BYE is answered, or when its INVITE
+            // failed before any answer (not a challenge, not a failed
+            // re-INVITE).
+            (Some(s), Kind::Call) if s >= 200 && method == "BYE" => true,
+            (Some(s), Kind::Call) if s >= 300 && method == "INVITE" && !challenge => {
+                !group.answered || group.ended
             }
-            (Some(s), _) => s >= 200,
-            (None, _) => false,
+            (Some(s), Kind::Other | Kind::Registration) if s >= 200 && !challenge => true,
+            // A new request (but the ACK that closes a failure) reopens it.
+            (None, _) if method != "ACK" => false,
+            _ => group.ended,
         };
         group.last_ns = now;
         group.messages.push(m);
-        if now.saturating_sub(self.swept_ns) < 1_000_000_000 {
+        // A clock that went back sweeps at once rather than never.
+        if now >= self.swept_ns && now - self.swept_ns < 1_000_000_000 {
             return Vec::new();
         }
         self.swept_ns = now;

@@ -419,6 +419,8 @@ struct CoreCall {
     /// Answers to the INVITE that the provider sent only after a CANCEL.
     after_cancel: Vec<(u64, Bytes, String)>,
     cancelled: bool,
+    /// The INVITE has its final answer: a CANCEL gets no 487.
+    final_sent: bool,
     /// A model rule ended the call: the INVITE's answer becomes this.
     doomed: Option<(u16, String, String)>,
 }
@@ -545,7 +547,10 @@ impl<'a> Sim<'a> {
         for (i, m) in plan.messages.iter().enumerate() {
             let id = call_id(&m.msg);
             let Some(call) = plan.calls.iter().position(|c| *c == id) else {
-                if m.src == plan.provider && m.msg.is_request() {
+                // Outside the local side's calls only the provider's probes
+                // are fed; calls it placed are drawn, not re-run.
+                let probe = m.msg.method().is_some_and(|x| x.as_bytes() == b"OPTIONS");
+                if m.src == plan.provider && probe {
                     self.at(
                         m.time_ns,
                         Action::FromProvider(m.msg.to_bytes(), format!("capture #{}", m.number)),
@@ -581,10 +586,13 @@ impl<'a> Sim<'a> {
         let start = self.now();
         self.gw.start(start);
         self.drain();
-        let horizon = self.plan.last_ns + SETTLE.as_nanos() as u64;
+        let horizon = self.plan.last_ns.saturating_add(SETTLE.as_nanos() as u64);
         loop {
             let action = self.queue.peek().map(|Reverse((t, _, _))| *t);
-            let timer = self.gw.poll_timeout().map(|t| t.as_micros() * 1000);
+            let timer = self
+                .gw
+                .poll_timeout()
+                .map(|t| t.as_micros().saturating_mul(1000));
             let next = match (action, timer) {
                 (Some(a), Some(t)) => a.min(t),
                 (a, t) => match a.or(t) {
@@ -967,7 +975,7 @@ impl<'a> Sim<'a> {
                 let after_cancel = method == "INVITE"
                     && status.is_some_and(|s| s >= 300)
                     && match (request_ns, cancel_ns) {
-                        (Some(r), Some(c)) => r + delay >= c,
+                        (Some(r), Some(c)) => r.saturating_add(delay) >= c,
                         _ => status == Some(487),
                     };
                 if after_cancel {
@@ -978,15 +986,18 @@ impl<'a> Sim<'a> {
                     }
                 }
             }
+            if let (Some(n), Some(200..), "INVITE") = (call_index, status, method.as_str()) {
+                self.legs.entry(n).or_default().final_sent = true;
+            }
             let now = self.now;
-            self.at(now + delay, Action::FromProvider(bytes, note));
+            self.at(now.saturating_add(delay), Action::FromProvider(bytes, note));
         }
         if method == "CANCEL" {
             if let Some(n) = call_index {
                 let leg = self.legs.entry(n).or_default();
                 leg.cancelled = true;
                 let held = std::mem::take(&mut leg.after_cancel);
-                let invite = leg.invite.clone();
+                let invite = leg.invite.clone().filter(|_| !leg.final_sent);
                 let now = self.now;
                 if held.is_empty() {
                     if let Some(invite) = invite {
@@ -999,13 +1010,16 @@ impl<'a> Sim<'a> {
                         )
                         .finish(b"");
                         self.at(
-                            now + MODEL_DELAY_NS,
+                            now.saturating_add(MODEL_DELAY_NS),
                             Action::FromProvider(bytes, "as RFC 3261 asks".into()),
                         );
                     }
                 }
                 for (_, bytes, note) in held {
-                    self.at(now + MODEL_DELAY_NS, Action::FromProvider(bytes, note));
+                    self.at(
+                        now.saturating_add(MODEL_DELAY_NS),
+                        Action::FromProvider(bytes, note),
+                    );
                 }
             }
         }
@@ -1081,10 +1095,13 @@ impl<'a> Sim<'a> {
             }
         }
         if !self.model.is_empty() && !has_final {
-            out.extend(self.compliant(
-                request,
-                out.last().map_or(MODEL_DELAY_NS, |a| a.0 + MODEL_DELAY_NS),
-            ));
+            out.extend(
+                self.compliant(
+                    request,
+                    out.last()
+                        .map_or(MODEL_DELAY_NS, |a| a.0.saturating_add(MODEL_DELAY_NS)),
+                ),
+            );
         }
         out
     }
@@ -1373,12 +1390,18 @@ fn attribute(run: &mut Outcome, baseline: &Outcome, solos: &[(String, Outcome)],
     }
 }
 
-/// Reads a capture whole for a re-run.
-pub fn read_all(path: &std::path::Path) -> Result<Vec<Message>, String> {
+/// Reads a capture whole (for diagnose and a re-run): the messages, and
+/// the error that ended reading early, if one did.
+pub fn read_all(path: &std::path::Path) -> Result<(Vec<Message>, Option<String>), String> {
     let (messages, _) = capture::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    messages
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| format!("{}: {e}", path.display()))
+    let mut read = Vec::new();
+    for m in messages {
+        match m {
+            Ok(m) => read.push(m),
+            Err(e) => return Ok((read, Some(format!("{}: {e}", path.display())))),
+        }
+    }
+    Ok((read, None))
 }
 
 /// The re-run as text: one message per line, with its changes.
@@ -1405,7 +1428,7 @@ pub fn render(run: &Rerun) -> String {
             (Leg::Provider, true) => "gw → provider ",
             (Leg::Provider, false) => "provider → gw ",
         };
-        let first = text(s.msg.start_line()).trim_end().to_string();
+        let first = super::printable(text(s.msg.start_line()).trim_end());
         let mark = if super::is_failure(&s.msg) { '!' } else { ' ' };
         let note = if s.note.is_empty() {
             String::new()
@@ -1415,7 +1438,7 @@ pub fn render(run: &Rerun) -> String {
         let _ = writeln!(
             out,
             "{mark}{:>9.3}  {arrow} {first}{note}",
-            (s.time_ns - t0) as f64 / 1e9
+            super::seconds_since(s.time_ns, t0)
         );
         for c in &s.changes {
             let _ = writeln!(
@@ -1423,7 +1446,7 @@ pub fn render(run: &Rerun) -> String {
                 "{:>27}{} {}   ({})",
                 "",
                 c.sign,
-                c.line,
+                super::printable(&c.line),
                 c.cause.join(", ")
             );
         }
