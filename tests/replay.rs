@@ -131,7 +131,10 @@ fn snapshot_text(run: &Rerun) -> String {
 fn every_capture_of_ours_reruns_under_its_profile() {
     insta::glob!("../captures", "*.pcap", |path| {
         let (name, entry, _) = entry_of(path);
-        let run = rerun::rerun(&read(path), &options_for(&entry, &name, None)).unwrap();
+        let messages = read(path);
+        let drawn = ladders(messages.clone());
+        assert!(!drawn.is_empty(), "{}: no ladder", path.display());
+        let run = rerun::rerun(&messages, &options_for(&entry, &name, None)).unwrap();
         assert!(!run.steps.is_empty(), "{}", path.display());
         insta::assert_snapshot!(snapshot_text(&run));
     });
