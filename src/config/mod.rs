@@ -74,6 +74,11 @@ pub struct Trunk {
     /// Digest credentials, for a trunk that challenges our INVITEs.
     pub username: Option<String>,
     pub password: Option<String>,
+    /// Calls from this trunk may leave by other lines and trunks as the
+    /// dial plan routes them (a PBX or SBC trusted by its address); without
+    /// it they reach only the office's phones.
+    #[serde(default)]
+    pub transit: bool,
     pub refine: Option<Transition>,
     /// A quirk profile: a built-in name or a path to a `.toml` file.
     pub profile: Option<String>,

@@ -499,6 +499,7 @@ impl<'a> Sim<'a> {
                 quirks,
             }),
             None => config.trunks.push(TrunkConfig {
+                transit: false,
                 name: PROVIDER_NAME.into(),
                 transport: Transport::Udp,
                 address: plan.provider,

@@ -348,6 +348,7 @@ async fn resolve_trunks(resolver: &DnsResolver, config: &Config) -> Vec<TrunkCon
             domain: trunk.address.domain(),
             credentials: trunk.username.clone().zip(trunk.password.clone()),
             match_port: trunk.address.has_port(),
+            transit: trunk.transit,
             refine: trunk
                 .refine
                 .as_ref()

@@ -75,6 +75,8 @@ struct Fork {
 struct Call {
     /// The line or trunk the call crosses, and which way.
     provider: Option<(PeerRef, Direction)>,
+    /// The transit trunk the call came in on (counted as in there).
+    transit: Option<PeerRef>,
     caller_number: String,
     caller_display: Option<String>,
     a: Leg,
@@ -111,7 +113,7 @@ struct Call {
 impl Call {
     /// The caller is a provider (a line or trunk), not an office phone.
     fn is_from_provider(&self) -> bool {
-        matches!(self.provider, Some((_, Direction::In)))
+        matches!(self.provider, Some((_, Direction::In))) || self.transit.is_some()
     }
 }
 
@@ -390,10 +392,14 @@ impl Gateway {
         if let Some((peer, direction)) = plan.provider {
             self.count_call(peer, direction, true);
         }
+        if let Some(source) = plan.transit {
+            self.count_call(source, Direction::In, true);
+        }
         self.calls.calls.insert(
             key,
             Call {
                 provider: plan.provider,
+                transit: plan.transit,
                 caller_number: plan.caller_number,
                 caller_display: plan.caller_display,
                 a,
@@ -1503,8 +1509,14 @@ impl Gateway {
     }
 
     fn end_call(&mut self, key: CallKey) {
-        if let Some((peer, direction)) = self.calls.calls.get(&key).and_then(|c| c.provider) {
-            self.count_call(peer, direction, false);
+        if let Some(call) = self.calls.calls.get(&key) {
+            let (provider, transit) = (call.provider, call.transit);
+            if let Some((peer, direction)) = provider {
+                self.count_call(peer, direction, false);
+            }
+            if let Some(source) = transit {
+                self.count_call(source, Direction::In, false);
+            }
         }
         self.timers.cancel(GwTimer::SessionRefresh(key));
         self.timers.cancel(GwTimer::SessionExpiry(key));

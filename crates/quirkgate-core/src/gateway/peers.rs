@@ -33,6 +33,9 @@ pub struct TrunkConfig {
     /// Recognise calls in by source address and port (the configuration
     /// named a port), not by IP alone.
     pub match_port: bool,
+    /// Calls from this trunk may leave by other lines and trunks, as the
+    /// dial plan routes them; otherwise they reach only office phones.
+    pub transit: bool,
     pub refine: Option<Transition>,
     pub quirks: Arc<Quirks>,
 }
@@ -246,6 +249,10 @@ impl Gateway {
             PeerRef::Trunk(_) => true,
         };
         healthy && registered
+    }
+
+    pub(super) fn trunk_is_transit(&self, i: usize) -> bool {
+        self.peers.trunks.get(i).is_some_and(|t| t.config.transit)
     }
 
     pub(super) fn trunk_index(&self, name: &str) -> Option<usize> {

@@ -61,6 +61,8 @@ impl Callee {
 pub(super) struct CallPlan {
     /// The line or trunk the call crosses, and which way.
     pub provider: Option<(PeerRef, Direction)>,
+    /// A transit trunk the call came in on, to a line or trunk.
+    pub transit: Option<PeerRef>,
     pub caller_number: String,
     pub caller_display: Option<String>,
     pub callee_number: String,
@@ -123,6 +125,11 @@ impl Gateway {
             {
                 return Err(NoCall::Answer(status, "Call Rejected"));
             }
+            if let PeerRef::Trunk(i) = peer {
+                if self.trunk_is_transit(i) && self.user(&called).is_none() {
+                    return self.transit(now, peer, &called, from_number, caller_display);
+                }
+            }
             let user = match self.user(&called) {
                 Some(u) => u.clone(),
                 None => match self
@@ -170,10 +177,44 @@ impl Gateway {
         {
             return Err(NoCall::Answer(status, "Call Rejected"));
         }
-        if let Some(user) = self.user(&dialled).cloned() {
+        self.route_dialled(now, &dialled, caller, caller_display)
+    }
+
+    /// A call from a transit trunk (a PBX or SBC trusted by address),
+    /// routed by the dial plan like an office phone's; it counts as in on
+    /// its trunk and out on the line or trunk it leaves by.
+    fn transit(
+        &mut self,
+        now: Time,
+        source: PeerRef,
+        called: &str,
+        caller: Option<String>,
+        caller_display: Option<String>,
+    ) -> Result<CallPlan, NoCall> {
+        if !self.peer_admits(source, Direction::In) {
+            return Err(NoCall::Busy(
+                "Service Unavailable: call limit of the peer reached",
+            ));
+        }
+        let caller = caller.unwrap_or_else(|| "anonymous".into());
+        let mut plan = self.route_dialled(now, called, caller, caller_display)?;
+        plan.transit = plan.provider.is_some().then_some(source);
+        Ok(plan)
+    }
+
+    /// Where the dial plan sends `dialled`: an office phone, or a line or
+    /// trunk (round-robin among routes sharing a prefix).
+    fn route_dialled(
+        &mut self,
+        now: Time,
+        dialled: &str,
+        caller: String,
+        caller_display: Option<String>,
+    ) -> Result<CallPlan, NoCall> {
+        if let Some(user) = self.user(dialled).cloned() {
             return self.to_local_user(now, &user, caller, caller_display);
         }
-        let decisions = self.dialplan.route(&dialled);
+        let decisions = self.dialplan.route(dialled);
         let decision = match decisions.len() {
             0 => return Err(NoCall::Answer(404, "Not Found")),
             1 => decisions
@@ -210,6 +251,7 @@ impl Gateway {
             .ok_or(NoCall::Answer(503, "Service Unavailable"))?;
         Ok(CallPlan {
             provider: Some((peer, Direction::Out)),
+            transit: None,
             caller_number: caller,
             caller_display,
             callee_number: destination.callee.number().to_string(),
@@ -249,6 +291,7 @@ impl Gateway {
         }
         Ok(CallPlan {
             provider: None,
+            transit: None,
             caller_number,
             caller_display,
             callee_number: user.number.clone(),

@@ -1335,6 +1335,7 @@ fn anonymous_callers_are_blocked() {
 
 fn trunk(name: &str, address: &str, ping: bool) -> TrunkConfig {
     TrunkConfig {
+        transit: false,
         name: name.into(),
         transport: Transport::Udp,
         address: address.parse().unwrap(),
@@ -1460,6 +1461,36 @@ To: <sip:100@127.0.0.1>\nCall-ID: tr-1\nCSeq: 1 INVITE\nContact: <sip:pstn@198.5
         .unwrap()
         .uri
         .starts_with(b"sip:+4989555@"));
+}
+
+#[test]
+fn a_transit_trunk_reaches_other_trunks_and_only_a_transit_trunk_does() {
+    let transit = TrunkConfig {
+        transit: true,
+        ..trunk("a", TRUNK_A, false)
+    };
+    let call = |h: &mut Harness| {
+        let text = "INVITE sip:0049895@127.0.0.1 SIP/2.0\nVia: SIP/2.0/UDP 198.51.100.60:5060;branch=z9hG4bKtt1\nFrom: <sip:+4989555@gw.pstn.example>;tag=tt\n\
+To: <sip:0049895@127.0.0.1>\nCall-ID: tt-1\nCSeq: 1 INVITE\nContact: <sip:pstn@198.51.100.60>\nContent-Length: 0\n\n";
+        h.send(TRUNK_A.parse().unwrap(), text);
+    };
+    let mut h = pstn_office(vec![transit, trunk("b", TRUNK_B, false)], "trunk:b");
+    call(&mut h);
+    let out = h.last(TRUNK_B.parse().unwrap(), "INVITE");
+    assert!(out.request_uri().unwrap().starts_with(b"sip:0049895@"));
+    // Without `transit` a trunk reaches office phones only.
+    let mut h = pstn_office(
+        vec![trunk("a", TRUNK_A, false), trunk("b", TRUNK_B, false)],
+        "trunk:b",
+    );
+    call(&mut h);
+    assert!(h.take(TRUNK_B.parse().unwrap()).is_empty());
+    assert_eq!(
+        h.lines_to(TRUNK_A.parse().unwrap())
+            .last()
+            .map(String::as_str),
+        Some("SIP/2.0 404 Not Found")
+    );
 }
 
 // ---- call limits -------------------------------------------------------------
