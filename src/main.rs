@@ -116,7 +116,12 @@ fn run(config_path: Option<PathBuf>, log: &str, trace: Option<&std::path::Path>)
         },
         None => Config::embedded(),
     };
-    let runtime = match tokio::runtime::Runtime::new() {
+    // One thread: the core is one state machine, and every message would
+    // otherwise cross threads twice (socket task -> core -> socket).
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("quirkgate: cannot start the runtime: {e}");

@@ -1,6 +1,6 @@
 use std::sync::Arc;
 
-use bytes::BytesMut;
+use bytes::Bytes;
 use quirkgate_core::transport::{Flow, Transport};
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
@@ -13,11 +13,13 @@ const MAX_DATAGRAM: usize = 65_535;
 
 pub async fn receive(socket: Arc<UdpSocket>, inputs: mpsc::Sender<Input>) -> anyhow::Result<()> {
     let local = socket.local_addr()?;
-    let mut buf = BytesMut::with_capacity(MAX_DATAGRAM);
+    // One receive buffer for the socket's life; each datagram is copied out
+    // at its own size. Splitting it off instead would pin a 64 KiB buffer
+    // per message for as long as a call keeps the message (its INVITE),
+    // and allocate a new one for every datagram.
+    let mut buf = vec![0u8; MAX_DATAGRAM];
     loop {
-        buf.clear();
-        buf.reserve(MAX_DATAGRAM);
-        let (len, remote) = match socket.recv_buf_from(&mut buf).await {
+        let (len, remote) = match socket.recv_from(&mut buf).await {
             Ok(received) => received,
             Err(e) => {
                 // ICMP port-unreachable from an earlier send surfaces here on
@@ -32,7 +34,7 @@ pub async fn receive(socket: Arc<UdpSocket>, inputs: mpsc::Sender<Input>) -> any
             remote,
             conn: None,
         };
-        let data = buf.split_to(len).freeze();
+        let data = Bytes::copy_from_slice(&buf[..len]);
         if inputs.send(Input::Message { flow, data }).await.is_err() {
             return Ok(());
         }
