@@ -137,7 +137,7 @@ impl Rule {
             String::from_utf8_lossy(msg.request_uri().unwrap_or_default()).to_ascii_lowercase();
         let has_header = |want: &str| {
             msg.headers()
-                .any(|h| header_name(&h).eq_ignore_ascii_case(want))
+                .any(|h| h.full_name().eq_ignore_ascii_case(want.as_bytes()))
         };
         method.eq_ignore_ascii_case(self.request.as_bytes())
             && w.call_id_reused.is_none_or(|r| r == seen.call_id_reused)
@@ -284,7 +284,7 @@ impl Step {
         if let Some(want) = &self.header {
             lines.extend(
                 msg.headers()
-                    .filter(|h| header_name(h).eq_ignore_ascii_case(want))
+                    .filter(|h| h.full_name().eq_ignore_ascii_case(want.as_bytes()))
                     .map(|h| format!("{}: {}", text(h.raw_name), text(h.value))),
             );
         }
@@ -307,7 +307,7 @@ impl Step {
         let text = |b: &[u8]| String::from_utf8_lossy(b).to_ascii_lowercase();
         let header = self.header.as_ref().is_none_or(|h| {
             m.headers().any(|x| {
-                header_name(&x).eq_ignore_ascii_case(h)
+                x.full_name().eq_ignore_ascii_case(h.as_bytes())
                     && self
                         .contains
                         .as_ref()
@@ -329,13 +329,5 @@ impl Step {
             _ => true,
         };
         kind && header && has && lacks && calls && later
-    }
-}
-
-/// A header's full name, whether it was written in full or compact form.
-fn header_name(h: &quirkgate_core::msg::Header<'_>) -> String {
-    match h.name {
-        quirkgate_core::msg::HeaderName::Other => String::from_utf8_lossy(h.raw_name).into_owned(),
-        known => known.as_str().to_string(),
     }
 }

@@ -50,14 +50,7 @@ pub fn fix_lines(entry: &Entry) -> Vec<String> {
     let table = toml::Table::try_from(&entry.fix).unwrap_or_default();
     table
         .iter()
-        .map(|(k, v)| {
-            let key = if k.starts_with(|c: char| c.is_ascii_digit()) {
-                format!("\"{k}\"")
-            } else {
-                k.clone()
-            };
-            format!("{key} = {v}")
-        })
+        .map(|(k, v)| format!("{} = {v}", crate::config::profiles::key_text(k)))
         .collect()
 }
 

@@ -116,17 +116,9 @@ fn run(config_path: Option<PathBuf>, log: &str, trace: Option<&std::path::Path>)
         },
         None => Config::embedded(),
     };
-    // One thread: the core is one state machine, and every message would
-    // otherwise cross threads twice (socket task -> core -> socket).
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match runtime() {
         Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("quirkgate: cannot start the runtime: {e}");
-            return ExitCode::FAILURE;
-        }
+        Err(code) => return code,
     };
     let users = config.users.clone();
     let database = config.storage.database.clone();
@@ -217,15 +209,9 @@ fn dns(name: &str, server: Option<&str>) -> ExitCode {
         Some(Ok(addr)) => Some(addr),
         None => None,
     };
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match runtime() {
         Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("quirkgate: cannot start the runtime: {e}");
-            return ExitCode::FAILURE;
-        }
+        Err(code) => return code,
     };
     let result = runtime.block_on(async {
         let resolver = match server {
@@ -301,4 +287,16 @@ fn profiles(action: ProfilesAction) -> ExitCode {
             }
         }
     }
+}
+
+/// One thread: the core is one state machine, and on a multi-thread runtime
+/// every message would cross threads twice (socket task, core, send).
+fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            eprintln!("quirkgate: cannot start the runtime: {e}");
+            ExitCode::FAILURE
+        })
 }

@@ -199,6 +199,15 @@ fn chain_or_none(profile: Option<&str>, base: &Path) -> Result<Vec<Profile>, Str
     }
 }
 
+/// A settings key as TOML writes it: `100rel` must be quoted.
+pub fn key_text(key: &str) -> String {
+    if key.starts_with(|c: char| c.is_ascii_digit()) {
+        format!("\"{key}\"")
+    } else {
+        key.to_string()
+    }
+}
+
 impl Resolved {
     /// The settings as TOML lines, each with where it came from.
     pub fn describe(&self) -> String {
@@ -206,12 +215,7 @@ impl Resolved {
         let mut out = String::new();
         for (key, value) in &table {
             let origin = self.origins.get(key).map_or("default", String::as_str);
-            let key_text = if key.starts_with(|c: char| c.is_ascii_digit()) {
-                format!("\"{key}\"")
-            } else {
-                key.clone()
-            };
-            out.push_str(&format!("{key_text} = {value}  # {origin}\n"));
+            out.push_str(&format!("{} = {value}  # {origin}\n", key_text(key)));
         }
         out
     }

@@ -108,6 +108,14 @@ pub fn label(msg: &SipMessage, opener: &str) -> String {
     }
 }
 
+/// A request's method, or the method a response answers.
+pub fn method_of(msg: &SipMessage) -> String {
+    match msg.method() {
+        Some(m) => String::from_utf8_lossy(m.as_bytes()).into_owned(),
+        None => cseq_method(msg),
+    }
+}
+
 pub fn cseq_method(msg: &SipMessage) -> String {
     msg.cseq()
         .and_then(Result::ok)
@@ -166,10 +174,7 @@ impl Grouper {
         let now = m.time_ns;
         let call_id = Bytes::copy_from_slice(m.msg.call_id().unwrap_or_default());
         let group = self.open.entry(call_id.clone()).or_insert_with(|| {
-            let method = match m.msg.method() {
-                Some(method) => String::from_utf8_lossy(method.as_bytes()).into_owned(),
-                None => cseq_method(&m.msg),
-            };
+            let method = method_of(&m.msg);
             Group {
                 call_id: String::from_utf8_lossy(&call_id).into_owned(),
                 kind: match method.as_str() {

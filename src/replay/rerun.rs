@@ -37,6 +37,7 @@ use quirkgate_core::time::Time;
 use quirkgate_core::transport::{Flow, Transport};
 use serde::Serialize;
 
+use super::method_of;
 use crate::capture::{self, Message};
 use crate::catalogue::{Rule, Seen};
 use crate::config::profiles;
@@ -239,13 +240,6 @@ fn branch(msg: &SipMessage) -> String {
         .and_then(Result::ok)
         .and_then(|v| v.branch().map(text))
         .unwrap_or_default()
-}
-
-fn method_of(msg: &SipMessage) -> String {
-    match msg.method() {
-        Some(m) => text(m.as_bytes()),
-        None => super::cseq_method(msg),
-    }
 }
 
 fn call_id(msg: &SipMessage) -> String {
@@ -951,18 +945,14 @@ impl<'a> Sim<'a> {
             .map(|t| self.plan.messages[t.request].time_ns);
         let cancel_ns = call_index.and_then(|n| self.captured_cancel_ns(n));
         for (delay, bytes, note) in answers {
-            let status = SipMessage::parse_datagram(bytes.clone())
-                .ok()
-                .and_then(|m| m.status());
+            let answer = SipMessage::parse_datagram(bytes.clone()).ok();
+            let status = answer.as_ref().and_then(SipMessage::status);
             if let Some(n) = call_index {
-                if let Some(tag) = SipMessage::parse_datagram(bytes.clone())
-                    .ok()
-                    .and_then(|m| {
-                        m.to_header()
-                            .and_then(Result::ok)
-                            .and_then(|t| t.tag().map(text))
-                    })
-                {
+                if let Some(tag) = answer.as_ref().and_then(|m| {
+                    m.to_header()
+                        .and_then(Result::ok)
+                        .and_then(|t| t.tag().map(text))
+                }) {
                     if method == "INVITE" {
                         self.legs
                             .entry(n)
@@ -1176,11 +1166,10 @@ fn phone_headers(invite: &SipMessage) -> Vec<(Vec<u8>, Vec<u8>)> {
     invite
         .headers()
         .filter(|h| {
-            let name = match h.name {
-                HeaderName::Other => text(h.raw_name),
-                known => known.as_str().to_string(),
-            };
-            !GATEWAY_OWNED.iter().any(|g| g.eq_ignore_ascii_case(&name))
+            let name = h.full_name();
+            !GATEWAY_OWNED
+                .iter()
+                .any(|g| g.as_bytes().eq_ignore_ascii_case(name))
         })
         .map(|h| (h.raw_name.to_vec(), h.value.to_vec()))
         .collect()
@@ -1254,33 +1243,42 @@ impl Outcome {
         out
     }
 
+    /// The Call-IDs of what the gateway sent the provider, numbered.
+    fn sent_ids(&self) -> Vec<String> {
+        call_ids(
+            self.steps
+                .iter()
+                .filter(|s| s.sent && s.leg == Leg::Provider)
+                .map(|s| &s.msg),
+        )
+    }
+
     /// The masked lines of the message the gateway sent for `key`.
-    fn lines_for(&self, key: &Counterpart) -> Option<Vec<String>> {
+    fn lines_for(&self, key: &Counterpart, ids: &[String]) -> Option<Vec<String>> {
         let i = self
             .counterparts
             .iter()
             .position(|c| c.as_ref() == Some(key))?;
-        Some(masked_lines(&self.steps[i].msg, &self.steps))
+        Some(masked_lines(&self.steps[i].msg, ids))
     }
 }
 
-/// A message's lines with what differs on every run masked: Call-IDs are
-/// numbered in order of appearance; branches, tags, nonces and digests hidden.
-fn masked_lines(msg: &SipMessage, context: &[Step]) -> Vec<String> {
-    masked_lines_in(msg, context.iter().map(|s| &s.msg))
-}
-
-fn masked_lines_in<'m>(
-    msg: &SipMessage,
-    context: impl Iterator<Item = &'m SipMessage>,
-) -> Vec<String> {
+/// The Call-IDs of one sender's messages in order of first use: how masked
+/// lines name them, so two runs with other random ids compare.
+fn call_ids<'m>(sent: impl Iterator<Item = &'m SipMessage>) -> Vec<String> {
     let mut ids: Vec<String> = Vec::new();
-    for m in context {
+    for m in sent {
         let id = call_id(m);
         if !ids.contains(&id) {
             ids.push(id);
         }
     }
+    ids
+}
+
+/// A message's lines with what differs on every run masked: Call-IDs by
+/// their number in `ids`; branches, tags, nonces and digests hidden.
+fn masked_lines(msg: &SipMessage, ids: &[String]) -> Vec<String> {
     let mut lines = vec![text(msg.start_line()).trim_end().to_string()];
     for h in msg.headers() {
         let value = text(h.value);
@@ -1337,18 +1335,15 @@ fn mask_params(value: &str) -> String {
 /// Sets each provider-bound request's changes against the capture, with
 /// their causes.
 fn attribute(run: &mut Outcome, baseline: &Outcome, solos: &[(String, Outcome)], plan: &Plan) {
-    let captured_context: Vec<SipMessage> = plan
-        .messages
-        .iter()
-        .filter(|m| m.src == plan.local)
-        .map(|m| m.msg.clone())
-        .collect();
-    let run_context: Vec<SipMessage> = run
-        .steps
-        .iter()
-        .filter(|s| s.sent && s.leg == Leg::Provider)
-        .map(|s| s.msg.clone())
-        .collect();
+    let captured_ids = call_ids(
+        plan.messages
+            .iter()
+            .filter(|m| m.src == plan.local)
+            .map(|m| &m.msg),
+    );
+    let run_ids = run.sent_ids();
+    let base_ids = baseline.sent_ids();
+    let solo_ids: Vec<Vec<String>> = solos.iter().map(|(_, s)| s.sent_ids()).collect();
     for i in 0..run.steps.len() {
         let Some(key) = run.counterparts[i].clone() else {
             continue;
@@ -1356,9 +1351,9 @@ fn attribute(run: &mut Outcome, baseline: &Outcome, solos: &[(String, Outcome)],
         let Some(t) = plan.transactions.get(&key) else {
             continue;
         };
-        let before = masked_lines_in(&plan.messages[t.request].msg, captured_context.iter());
-        let now = masked_lines_in(&run.steps[i].msg, run_context.iter());
-        let base = baseline.lines_for(&key);
+        let before = masked_lines(&plan.messages[t.request].msg, &captured_ids);
+        let now = masked_lines(&run.steps[i].msg, &run_ids);
+        let base = baseline.lines_for(&key, &base_ids);
         let mut changes = Vec::new();
         let diff = |a: &[String], b: &[String]| -> Vec<String> {
             a.iter().filter(|l| !b.contains(l)).cloned().collect()
@@ -1370,11 +1365,12 @@ fn attribute(run: &mut Outcome, baseline: &Outcome, solos: &[(String, Outcome)],
                 // to the defaults the same way the profile does.
                 let mut cause: Vec<String> = solos
                     .iter()
-                    .filter(|(_, solo)| {
-                        solo.lines_for(&key)
+                    .zip(&solo_ids)
+                    .filter(|((_, solo), ids)| {
+                        solo.lines_for(&key, ids)
                             .is_some_and(|s| s.contains(&line) != in_base)
                     })
-                    .map(|(k, _)| k.clone())
+                    .map(|((k, _), _)| k.clone())
                     .collect();
                 let profile_has = sign == '+';
                 if cause.is_empty() {

@@ -36,6 +36,8 @@ pub enum Peer {
 
 pub struct Net {
     udp: Option<UdpSocket>,
+    /// One receive buffer for the socket's life.
+    buf: Vec<u8>,
     incoming: mpsc::Receiver<(Peer, Bytes)>,
     /// Held so that `incoming` stays open while no connection reads.
     _sender: mpsc::Sender<(Peer, Bytes)>,
@@ -50,19 +52,11 @@ impl Net {
     pub async fn listen(transport: Transport, bind: SocketAddr) -> std::io::Result<Net> {
         let (sender, incoming) = mpsc::channel(4096);
         let (accept_tx, accepted) = mpsc::channel(64);
-        match transport {
+        let (udp, local) = match transport {
             Transport::Udp => {
                 let socket = UdpSocket::bind(bind).await?;
                 let local = socket.local_addr()?;
-                Ok(Net {
-                    udp: Some(socket),
-                    incoming,
-                    _sender: sender,
-                    writers: HashMap::new(),
-                    accepted,
-                    local,
-                    transport,
-                })
+                (Some(socket), local)
             }
             Transport::Tcp => {
                 let listener = TcpListener::bind(bind).await?;
@@ -80,16 +74,29 @@ impl Net {
                         tokio::spawn(read_frames(read, next, to_net.clone()));
                     }
                 });
-                Ok(Net {
-                    udp: None,
-                    incoming,
-                    _sender: sender,
-                    writers: HashMap::new(),
-                    accepted,
-                    local,
-                    transport,
-                })
+                (None, local)
             }
+        };
+        Ok(Net::new(transport, local, udp, sender, incoming, accepted))
+    }
+
+    fn new(
+        transport: Transport,
+        local: SocketAddr,
+        udp: Option<UdpSocket>,
+        sender: mpsc::Sender<(Peer, Bytes)>,
+        incoming: mpsc::Receiver<(Peer, Bytes)>,
+        accepted: mpsc::Receiver<(u64, OwnedWriteHalf)>,
+    ) -> Net {
+        Net {
+            udp,
+            buf: vec![0; 65_536],
+            incoming,
+            _sender: sender,
+            writers: HashMap::new(),
+            accepted,
+            local,
+            transport,
         }
     }
 
@@ -112,35 +119,25 @@ impl Net {
                 let local = stream.local_addr()?;
                 let (read, write) = stream.into_split();
                 tokio::spawn(read_frames(read, 0, sender.clone()));
-                Ok((
-                    Net {
-                        udp: None,
-                        incoming,
-                        _sender: sender,
-                        writers: HashMap::from([(0, write)]),
-                        accepted,
-                        local,
-                        transport,
-                    },
-                    Peer::Tcp(0),
-                ))
+                let mut net = Net::new(transport, local, None, sender, incoming, accepted);
+                net.writers.insert(0, write);
+                Ok((net, Peer::Tcp(0)))
             }
         }
     }
 
     /// The next message, or `None` when nothing came before `deadline`.
     pub async fn recv(&mut self, deadline: tokio::time::Instant) -> Option<(Peer, Bytes)> {
-        let mut buf = [0u8; 65_536];
         loop {
             tokio::select! {
                 r = async {
                     match &self.udp {
-                        Some(s) => s.recv_from(&mut buf).await.ok(),
+                        Some(s) => s.recv_from(&mut self.buf).await.ok(),
                         None => std::future::pending().await,
                     }
                 } => {
                     if let Some((n, from)) = r {
-                        return Some((Peer::Udp(from), Bytes::copy_from_slice(&buf[..n])));
+                        return Some((Peer::Udp(from), Bytes::copy_from_slice(&self.buf[..n])));
                     }
                 }
                 Some(m) = self.incoming.recv() => return Some(m),

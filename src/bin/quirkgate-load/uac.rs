@@ -92,7 +92,7 @@ pub async fn run(args: UacArgs) -> std::io::Result<ExitCode> {
                 break;
             }
             uac.timers.pop();
-            if let Some(out) = uac.on_timer(now, n, generation, args.hold) {
+            if let Some(out) = uac.on_timer(now, n, generation) {
                 net.send(peer, &out).await;
             }
         }
@@ -255,23 +255,14 @@ impl Uac {
         *self.stats.failures.entry(status).or_default() += 1;
     }
 
-    fn on_timer(
-        &mut self,
-        now: Instant,
-        n: usize,
-        generation: u32,
-        hold: Duration,
-    ) -> Option<Bytes> {
+    fn on_timer(&mut self, now: Instant, n: usize, generation: u32) -> Option<Bytes> {
         let call = &mut self.calls[n];
         if call.generation != generation {
             return None;
         }
         match call.phase {
             Phase::Done => None,
-            Phase::Holding => {
-                let _ = hold;
-                Some(self.send_bye(now, n))
-            }
+            Phase::Holding => Some(self.send_bye(now, n)),
             Phase::Inviting | Phase::Byeing => {
                 if now >= call.give_up {
                     self.fail(n, 408);
@@ -387,15 +378,14 @@ impl Uac {
             {
                 call.ack.clone().into_iter().collect()
             }
+            (b"BYE", Phase::Byeing) if status >= 300 => {
+                self.fail(n, status);
+                Vec::new()
+            }
             (b"BYE", Phase::Byeing) if status >= 200 => {
                 call.phase = Phase::Done;
                 call.pending = None;
-                if status < 300 {
-                    self.stats.ok += 1;
-                } else {
-                    self.stats.failed += 1;
-                    *self.stats.failures.entry(status).or_default() += 1;
-                }
+                self.stats.ok += 1;
                 Vec::new()
             }
             _ => Vec::new(),
@@ -414,26 +404,25 @@ impl Stats {
             let i = ((v.len() as f64 * p).ceil() as usize).clamp(1, v.len()) - 1;
             Some(f64::from(v[i]) / 1000.0)
         };
-        let failures: Vec<String> = self
-            .failures
-            .iter()
-            .map(|(s, n)| format!("\"{s}\": {n}"))
-            .collect();
-        let show = |v: Option<f64>| v.map_or("null".to_string(), |x| format!("{x:.3}"));
+        let show = |v: Option<f64>| v.map_or("-".to_string(), |x| format!("{x:.3}"));
         if args.json {
-            println!(
-                "{{\"calls\": {}, \"ok\": {}, \"failed\": {}, \"failures\": {{{}}}, \"retransmissions\": {}, \"seconds\": {elapsed:.3}, \"rate\": {}, \"invite_100_ms\": {{\"p50\": {}, \"p99\": {}}}, \"invite_200_ms\": {{\"p50\": {}, \"p99\": {}}}}}",
-                self.started,
-                self.ok,
-                self.failed,
-                failures.join(", "),
-                self.retransmissions,
-                args.rate,
-                show(ms(&self.to_100, 0.5)),
-                show(ms(&self.to_100, 0.99)),
-                show(ms(&self.to_200, 0.5)),
-                show(ms(&self.to_200, 0.99)),
-            );
+            let failures: serde_json::Map<String, serde_json::Value> = self
+                .failures
+                .iter()
+                .map(|(s, n)| (s.to_string(), (*n).into()))
+                .collect();
+            let json = serde_json::json!({
+                "calls": self.started,
+                "ok": self.ok,
+                "failed": self.failed,
+                "failures": failures,
+                "retransmissions": self.retransmissions,
+                "seconds": elapsed,
+                "rate": args.rate,
+                "invite_100_ms": {"p50": ms(&self.to_100, 0.5), "p99": ms(&self.to_100, 0.99)},
+                "invite_200_ms": {"p50": ms(&self.to_200, 0.5), "p99": ms(&self.to_200, 0.99)},
+            });
+            println!("{json}");
             return;
         }
         println!(
@@ -441,10 +430,12 @@ impl Stats {
             self.started, self.ok, self.failed, self.retransmissions
         );
         if !self.failures.is_empty() {
-            println!(
-                "failures by status: {}",
-                failures.join(", ").replace('"', "")
-            );
+            let failures: Vec<String> = self
+                .failures
+                .iter()
+                .map(|(s, n)| format!("{s}: {n}"))
+                .collect();
+            println!("failures by status: {}", failures.join(", "));
         }
         println!(
             "INVITE→100 ms: p50 {}  p99 {}",

@@ -32,8 +32,9 @@ pub async fn run(args: UasArgs) -> std::io::Result<ExitCode> {
         "quirkgate-load uas listening on {} ({:?})",
         net.local, args.transport
     );
+    // Each answered INVITE until its ACK: a retransmitted INVITE gets the
+    // 200 again.
     let mut unacked: HashMap<Bytes, Unacked> = HashMap::new();
-    // The 200 of each call still up, to answer a retransmitted INVITE.
     let mut counts = [0u64; 4]; // INVITE, ACK, BYE, other
     let mut tag = 0u64;
     let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;

@@ -242,18 +242,10 @@ fn copy_passthrough_except(
 /// Whether a header's name is one of `names` (unknown headers by the name
 /// as written; known ones in any form, compact included).
 fn named(h: &Header, names: &[&str]) -> bool {
-    let name = canonical_name(h);
+    let name = h.full_name();
     names
         .iter()
         .any(|n| name.eq_ignore_ascii_case(n.as_bytes()))
-}
-
-/// A header's full name, whatever form it was written in.
-fn canonical_name<'a>(h: &Header<'a>) -> &'a [u8] {
-    match h.name {
-        HeaderName::Other => h.raw_name,
-        known => known.as_str().as_bytes(),
-    }
 }
 
 /// Sends a request inside a leg's dialog as a client transaction.
@@ -574,7 +566,7 @@ impl Gateway {
             (from_provider && named(h, &AUTO_ANSWER))
                 || ((from_provider || provider.is_some()) && named(h, &IDENTITY))
                 || provider.as_ref().is_some_and(|p| {
-                    h.name == HeaderName::Supported || p.quirks.headers.strips(canonical_name(h))
+                    h.name == HeaderName::Supported || p.quirks.headers.strips(h.full_name())
                 })
         });
         let Ok(invite) = SipMessage::parse_datagram(w.finish(call.a_invite.body())) else {
@@ -1368,7 +1360,7 @@ impl Gateway {
         let sent = self.calls.peer_leg(key, side).map(|leg| {
             let add = |w: &mut MessageWriter| match &edits {
                 Some(q) => {
-                    copy_passthrough_except(&msg, w, |h| q.headers.strips(canonical_name(h)));
+                    copy_passthrough_except(&msg, w, |h| q.headers.strips(h.full_name()));
                     q.headers.add_to(w);
                 }
                 None => copy_passthrough(&msg, w),

@@ -174,6 +174,16 @@ pub struct Header<'a> {
     pub value: &'a [u8],
 }
 
+impl<'a> Header<'a> {
+    /// The header's full name, whatever form it was written in.
+    pub fn full_name(&self) -> &'a [u8] {
+        match self.name {
+            HeaderName::Other => self.raw_name,
+            known => known.as_str().as_bytes(),
+        }
+    }
+}
+
 /// A parsed SIP request or response.
 #[derive(Debug, Clone)]
 pub struct SipMessage {
