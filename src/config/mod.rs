@@ -326,6 +326,12 @@ pub struct SipSection {
     /// Largest message accepted on a stream transport, in bytes.
     #[serde(default = "default_max_message_size")]
     pub max_message_size: usize,
+    /// Kernel buffer asked for each UDP socket, in bytes (SO_RCVBUF and
+    /// SO_SNDBUF). A burst beyond the buffer is dropped by the kernel and
+    /// costs a retransmission 500 ms later; the kernel caps the size at
+    /// `net.core.rmem_max` / `wmem_max`.
+    #[serde(default = "default_udp_buffer")]
+    pub udp_buffer: usize,
     /// The digest realm local phones authenticate in.
     #[serde(default = "default_realm")]
     pub realm: String,
@@ -349,6 +355,10 @@ fn default_digest_algorithms() -> Vec<DigestAlgorithm> {
 
 fn default_realm() -> String {
     "quirkgate".into()
+}
+
+fn default_udp_buffer() -> usize {
+    4 << 20
 }
 
 fn default_max_message_size() -> usize {

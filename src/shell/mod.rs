@@ -6,6 +6,8 @@ mod admin;
 mod tcp;
 mod udp;
 
+pub use udp::bind as bind_udp;
+
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -78,8 +80,7 @@ pub async fn run(
     for listen in &config.sip.listen {
         match listen.transport {
             TransportKind::Udp => {
-                let socket = UdpSocket::bind(listen.addr)
-                    .await
+                let socket = udp::bind(listen.addr, config.sip.udp_buffer)
                     .with_context(|| format!("cannot bind SIP listener {listen}"))?;
                 let socket = Arc::new(socket);
                 let addr = socket.local_addr()?;

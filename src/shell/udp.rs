@@ -1,15 +1,37 @@
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::Bytes;
 use quirkgate_core::transport::{Flow, Transport};
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
-use tracing::debug;
+use tracing::{debug, info};
 
 use super::Input;
 
 /// Largest UDP datagram: anything larger was truncated by the kernel.
 const MAX_DATAGRAM: usize = 65_535;
+
+/// A UDP socket with kernel buffers of `buffer` bytes, or as near as the
+/// kernel allows: the default (about 200 KiB) holds a few milliseconds of
+/// a busy trunk, and a burst beyond it is lost until a retransmission.
+pub fn bind(addr: SocketAddr, buffer: usize) -> anyhow::Result<UdpSocket> {
+    let socket = socket2::Socket::new(
+        socket2::Domain::for_address(addr),
+        socket2::Type::DGRAM,
+        Some(socket2::Protocol::UDP),
+    )?;
+    socket.set_nonblocking(true)?;
+    socket.set_recv_buffer_size(buffer)?;
+    socket.set_send_buffer_size(buffer)?;
+    // Linux reports twice what it grants (the bookkeeping overhead).
+    let granted = socket.recv_buffer_size()? / 2;
+    if granted < buffer {
+        info!(%addr, asked = buffer, granted, "UDP receive buffer capped by net.core.rmem_max");
+    }
+    socket.bind(&addr.into())?;
+    Ok(UdpSocket::from_std(socket.into())?)
+}
 
 pub async fn receive(socket: Arc<UdpSocket>, inputs: mpsc::Sender<Input>) -> anyhow::Result<()> {
     let local = socket.local_addr()?;

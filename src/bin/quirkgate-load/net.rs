@@ -54,7 +54,10 @@ impl Net {
         let (accept_tx, accepted) = mpsc::channel(64);
         let (udp, local) = match transport {
             Transport::Udp => {
-                let socket = UdpSocket::bind(bind).await?;
+                // Big kernel buffers, as the gateway has, so that a burst
+                // is not lost here and blamed on the system under test.
+                let socket = quirkgate::shell::bind_udp(bind, 4 << 20)
+                    .map_err(|e| std::io::Error::other(format!("{e:#}")))?;
                 let local = socket.local_addr()?;
                 (Some(socket), local)
             }
