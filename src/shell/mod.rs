@@ -57,6 +57,10 @@ pub(crate) enum Input {
 /// that stops reading must not make the gateway buffer without bound.
 const CONNECTION_QUEUE: usize = 256;
 
+/// Inputs handled in one turn of the gateway loop before timers and
+/// events are looked at again.
+const INPUT_BATCH: usize = 64;
+
 /// Binds every listener, then serves until Ctrl-C or SIGTERM; with
 /// `trace`, every message sent and received is also written there (pcap).
 pub async fn run(
@@ -174,7 +178,19 @@ pub async fn run(
                 result.context("a listener task failed")??;
             }
             _ = sleep_until(deadline) => gateway.handle_timeout(clock.now()),
-            Some(input) = rx.recv() => router.input(&mut gateway, clock.now(), input),
+            Some(input) = rx.recv() => {
+                router.input(&mut gateway, clock.now(), input);
+                // Under load more inputs are already waiting: take them
+                // now rather than each with a turn of the loop (a timer
+                // re-armed and a select polled), sending as we go.
+                for _ in 0..INPUT_BATCH {
+                    let Ok(input) = rx.try_recv() else { break };
+                    while let Some(out) = gateway.poll_transmit() {
+                        router.send(out);
+                    }
+                    router.input(&mut gateway, clock.now(), input);
+                }
+            }
         }
         if let Some(limit) = leaving {
             if !gateway.unregistering() || Instant::now() >= limit {

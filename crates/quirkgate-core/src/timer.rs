@@ -2,7 +2,9 @@
 //! deadline is the first entry and re-arming replaces the old entry instead
 //! of leaving stale ones behind.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
+
+use foldhash::{HashMap, HashMapExt};
 use std::hash::Hash;
 
 use crate::time::Time;

@@ -5,7 +5,9 @@
 //! Timers are named as in the RFC (A to K, plus L and M) and live in one
 //! [`TimerTable`]; retransmissions happen only over UDP.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
+
+use foldhash::HashMap;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -464,6 +466,9 @@ impl TransactionLayer {
             // INVITE 2xx: Accepted (RFC 6026), every 2xx goes to the TU.
             (true, State::Calling | State::Proceeding, 200..=299) => {
                 tx.state = State::Accepted;
+                // Nothing resends or cancels the INVITE from here on; a
+                // held call should not keep its bytes for Timer M.
+                tx.retransmit = None;
                 self.timers.cancel((id, Timer::A));
                 self.timers.cancel((id, Timer::B));
                 self.timers.set((id, Timer::M), now + t1x64());

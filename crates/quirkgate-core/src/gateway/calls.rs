@@ -3,7 +3,7 @@
 //! own dialog; what crosses from one to the other is relayed on purpose:
 //! status codes, bodies, and the headers nobody owns.
 
-use std::collections::HashMap;
+use foldhash::HashMap;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -55,8 +55,9 @@ struct Fork {
     leg: Leg,
     invite: TxId,
     invite_seq: u32,
-    /// The INVITE as sent, to resend it with credentials.
-    request: SipMessage,
+    /// The INVITE as sent, to resend it with credentials or a longer
+    /// session interval; dropped once answered, as nothing resends it then.
+    request: Option<SipMessage>,
     /// The line or trunk this leg goes to, with its quirks.
     provider: Option<ProviderLeg>,
     /// The INVITE already carried our credentials: a new challenge that is
@@ -581,7 +582,7 @@ impl Gateway {
                 leg,
                 invite: tx,
                 invite_seq: seq,
-                request: invite,
+                request: Some(invite),
                 alternates: destination.alternates,
                 provider,
                 answered: false,
@@ -610,12 +611,14 @@ impl Gateway {
         };
         fork.leg.local_cseq += 1;
         let seq = fork.leg.local_cseq;
-        let mut invite = fork.request.clone();
+        let Some(mut invite) = fork.request.clone() else {
+            return;
+        };
         invite.set_header(HeaderName::Via, fork.leg.via(&self.ids.branch()).as_bytes());
         invite.set_header(HeaderName::CSeq, format!("{seq} INVITE").as_bytes());
         edit(&mut invite);
         let tx = self.txn.send_request(now, invite.clone(), fork.leg.flow);
-        fork.request = invite;
+        fork.request = Some(invite);
         fork.invite = tx;
         fork.invite_seq = seq;
         self.calls.clients.insert(tx, (key, Purpose::Invite(i)));
@@ -643,7 +646,10 @@ impl Gateway {
         let Some(account) = fork.provider.as_ref().and_then(|p| p.account.as_ref()) else {
             return false;
         };
-        let uri = fork.request.request_uri().unwrap_or_default().to_vec();
+        let Some(uri) = fork.request.as_ref().and_then(|r| r.request_uri()) else {
+            return false;
+        };
+        let uri = uri.to_vec();
         let Some((header, value)) =
             credentials_for(msg, b"INVITE", &uri, account, &cnonce, fork.answered)
         else {
@@ -667,7 +673,8 @@ impl Gateway {
         };
         let asked = fork
             .request
-            .session_expires()
+            .as_ref()
+            .and_then(|r| r.session_expires())
             .and_then(Result::ok)
             .map(|s| s.seconds);
         let timer = match &fork.provider {
@@ -880,6 +887,7 @@ impl Gateway {
             return;
         };
         fork.done = true;
+        fork.request = None;
         let seq = fork.invite_seq;
         let tag = to_tag(&msg);
         let first = call.winner.is_none() && !call.cancelled;
@@ -1176,6 +1184,21 @@ impl Gateway {
             let mut late = None;
             if let Some(c) = self.calls.calls.get_mut(&call) {
                 c.a_2xx = None;
+                // Confirmed: from here the INVITE only answers for its
+                // dialog identifiers and its offer (a re-INVITE refresh).
+                c.a_invite = c.a_invite.compact(|name| {
+                    matches!(
+                        name,
+                        HeaderName::Via
+                            | HeaderName::From
+                            | HeaderName::To
+                            | HeaderName::CallId
+                            | HeaderName::CSeq
+                            | HeaderName::RecordRoute
+                            | HeaderName::ContentType
+                            | HeaderName::ContentLength
+                    )
+                });
                 if let (Some(seq), Some(w)) = (c.late_ack.take(), c.winner) {
                     late = Some((c.forks[w].leg.clone(), seq));
                 }

@@ -3,7 +3,7 @@
 //! with back-off when they fail, and unregisters on shutdown. Each line's
 //! state and the provider's last word are kept for the admin API.
 
-use std::collections::HashMap;
+use foldhash::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 

@@ -2,7 +2,7 @@
 //! OPTIONS pings to lines and trunks, a peer counted down after a number of
 //! unanswered pings and skipped by routing until it answers again.
 
-use std::collections::HashMap;
+use foldhash::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 

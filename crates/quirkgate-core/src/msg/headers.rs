@@ -132,6 +132,9 @@ pub struct NameAddr<'a> {
 }
 
 impl<'a> NameAddr<'a> {
+    /// Parses the structure; the URI itself is checked by
+    /// [`NameAddr::parse_checked`], which validation runs once per received
+    /// message, so the views read afterwards do not check it again.
     pub fn parse(s: &'a [u8]) -> Result<NameAddr<'a>, String> {
         let s = trim_lws(s);
         let mut c = Cursor::new(s);
@@ -170,7 +173,6 @@ impl<'a> NameAddr<'a> {
                     show(uri)
                 ));
             }
-            Uri::parse(uri)?;
             let mut c = Cursor::new(&s[end..]);
             let params = Params::lex(&mut c)?;
             return Ok(NameAddr {
@@ -187,7 +189,6 @@ impl<'a> NameAddr<'a> {
         if uri.first().is_some_and(|&b| is_lws(b)) || uri.last().is_some_and(|&b| is_lws(b)) {
             return Err(format!("whitespace inside <{}>", show(uri)));
         }
-        Uri::parse(uri)?;
         let mut c = Cursor::new(&rest[gt + 1..]);
         let params = Params::lex(&mut c)?;
         Ok(NameAddr {
@@ -198,12 +199,19 @@ impl<'a> NameAddr<'a> {
         })
     }
 
+    /// Parses and checks the URI too.
+    pub fn parse_checked(s: &'a [u8]) -> Result<NameAddr<'a>, String> {
+        let na = NameAddr::parse(s)?;
+        Uri::parse(na.uri)?;
+        Ok(na)
+    }
+
     pub fn tag(&self) -> Option<&'a [u8]> {
         self.params.get("tag")
     }
 
     pub fn parsed_uri(&self) -> Uri<'a> {
-        // Checked in `parse`.
+        // Checked when the message was validated.
         Uri::parse(self.uri).unwrap_or(Uri::Other {
             scheme: b"",
             rest: self.uri,
@@ -258,12 +266,16 @@ impl<'a> Via<'a> {
         } else {
             host_len
         };
-        let sent_by: Vec<u8> = sent_by_start[..sent_by_len]
-            .iter()
-            .copied()
-            .filter(|&b| !is_lws(b))
-            .collect();
-        let (_, port) = parse_hostport(&sent_by).map_err(|e| format!("sent-by: {e}"))?;
+        // `host : port` may hold LWS around the colon; only then is a
+        // copy without it needed.
+        let sent_by = &sent_by_start[..sent_by_len];
+        let (_, port) = if sent_by.iter().any(|&b| is_lws(b)) {
+            let joined: Vec<u8> = sent_by.iter().copied().filter(|&b| !is_lws(b)).collect();
+            parse_hostport(&joined).map(|(_, port)| ((), port))
+        } else {
+            parse_hostport(sent_by).map(|(_, port)| ((), port))
+        }
+        .map_err(|e| format!("sent-by: {e}"))?;
         let host = &sent_by_start[..host_len];
         if host.is_empty() {
             return Err("sent-by host is missing".into());
@@ -536,7 +548,7 @@ impl SipMessage {
     /// [`SipMessage::contact_is_star`] and skipped here.
     pub fn contacts(&self) -> impl Iterator<Item = Result<NameAddr<'_>, ParseError>> {
         list(self, HeaderName::Contact, NameAddr::parse)
-            .filter(|r| !matches!(r, Err(e) if e.reason == "'*' has no scheme"))
+            .filter(|r| !matches!(r, Ok(na) if na.uri == b"*"))
     }
 
     pub fn contact_is_star(&self) -> bool {

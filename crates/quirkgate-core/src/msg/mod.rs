@@ -306,6 +306,33 @@ impl SipMessage {
         out.freeze()
     }
 
+    /// A copy with only the header lines `keep` accepts, and the body, in
+    /// a buffer of its own sized to fit: for a message kept as long as a
+    /// call lasts, which should not pin all the rest it carried.
+    pub fn compact(&self, keep: impl Fn(HeaderName) -> bool) -> SipMessage {
+        let kept = || self.headers.iter().filter(|h| keep(h.name));
+        let len = self.start.bytes(&self.buf).len()
+            + kept().map(|h| h.line.bytes(&self.buf).len()).sum::<usize>()
+            + self.blank.bytes(&self.buf).len()
+            + self.body().len();
+        let mut out = BytesMut::with_capacity(len);
+        out.put_slice(self.start.bytes(&self.buf));
+        for h in kept() {
+            out.put_slice(h.line.bytes(&self.buf));
+        }
+        out.put_slice(self.blank.bytes(&self.buf));
+        out.put_slice(self.body());
+        match SipMessage::parse_datagram(out.freeze()) {
+            Ok(mut compact) => {
+                compact.headers.shrink_to_fit();
+                compact
+            }
+            // Only what parsed before can be in it; should that ever fail,
+            // the whole message is kept.
+            Err(_) => self.clone(),
+        }
+    }
+
     pub fn encoded_len(&self) -> usize {
         self.parts().map(<[u8]>::len).sum()
     }

@@ -51,7 +51,7 @@ pub fn frame_stream(buf: &[u8], max_size: usize) -> Result<Framed, ParseError> {
         }
         return Ok(Framed::Incomplete { skip });
     };
-    let body_len = content_length(&msg[..head_end])?.unwrap_or(0);
+    let body_len = content_length(content_length_lines(&msg[..head_end]))?.unwrap_or(0);
     let len = blank_end + body_len;
     if len > max_size {
         return Err(too_large(max_size));
@@ -109,20 +109,13 @@ impl<'a> Iterator for Lines<'a> {
 }
 
 /// The value of Content-Length, checked: every copy must agree (RFC 4475
-/// `mcl01`), and the number must be a plain non-negative decimal.
-fn content_length(head: &[u8]) -> Result<Option<usize>, ParseError> {
+/// `mcl01`), and the number must be a plain non-negative decimal. Takes
+/// each Content-Length header as (name as written, value).
+fn content_length<'a>(
+    copies: impl Iterator<Item = (&'a [u8], &'a [u8])>,
+) -> Result<Option<usize>, ParseError> {
     let mut found: Option<usize> = None;
-    let lines = Lines { buf: head, pos: 0 };
-    for line in lines.skip(1) {
-        let line = &head[line];
-        let Some(colon) = memchr::memchr(b':', line) else {
-            continue;
-        };
-        let name = trim_end_lws(&line[..colon]);
-        if HeaderName::from_bytes(name) != HeaderName::ContentLength {
-            continue;
-        }
-        let value = super::syntax::trim_lws(&line[colon + 1..]);
+    for (name, value) in copies {
         let n = parse_decimal(value, u64::from(u32::MAX)).map_err(|e| {
             ParseError::header(
                 name,
@@ -140,6 +133,18 @@ fn content_length(head: &[u8]) -> Result<Option<usize>, ParseError> {
         }
     }
     Ok(found)
+}
+
+/// The Content-Length headers of a header section not parsed into lines
+/// (stream framing).
+fn content_length_lines(head: &[u8]) -> impl Iterator<Item = (&[u8], &[u8])> {
+    Lines { buf: head, pos: 0 }.skip(1).filter_map(move |line| {
+        let line = &head[line];
+        let colon = memchr::memchr(b':', line)?;
+        let name = trim_end_lws(&line[..colon]);
+        (HeaderName::from_bytes(name) == HeaderName::ContentLength)
+            .then(|| (name, super::syntax::trim_lws(&line[colon + 1..])))
+    })
 }
 
 fn trim_end_lws(s: &[u8]) -> &[u8] {
@@ -167,9 +172,24 @@ pub(super) fn parse(input: Bytes, mode: Mode) -> Result<SipMessage, ParseError> 
         }
     };
 
+    let head = &data[..head_end];
+    let mut lines = Lines { buf: head, pos: 0 };
+    let start_span = lines
+        .next()
+        .ok_or_else(|| ParseError::message("empty message"))?;
+    let mut headers = Vec::with_capacity(16);
+    for span in lines {
+        headers.push(parse_header_line(&head[span.clone()], span)?);
+    }
+
     let declared = match mode {
         Mode::HeadOnly => None,
-        _ => content_length(&data[..head_end])?,
+        _ => content_length(
+            headers
+                .iter()
+                .filter(|h| h.name == HeaderName::ContentLength)
+                .map(|h| (h.raw_name(head), h.value(head))),
+        )?,
     };
     let available = data.len() - blank_end;
     let body_len = match (declared, mode) {
@@ -183,15 +203,8 @@ pub(super) fn parse(input: Bytes, mode: Mode) -> Result<SipMessage, ParseError> 
         (None, Mode::Datagram) => available,
         (None, Mode::Stream | Mode::HeadOnly) => 0,
     };
+    // Spans are relative to `data`, where `buf` starts too.
     let buf = input.slice(skip..skip + blank_end + body_len);
-
-    let mut lines = Lines {
-        buf: &buf[..head_end],
-        pos: 0,
-    };
-    let start_span = lines
-        .next()
-        .ok_or_else(|| ParseError::message("empty message"))?;
     let kind = match parse_start_line(&buf, &buf[start_span.clone()]) {
         Ok(kind) => kind,
         // To refuse a request whose Request-Line breaks the spacing rules
@@ -200,11 +213,6 @@ pub(super) fn parse(input: Bytes, mode: Mode) -> Result<SipMessage, ParseError> 
         Err(_) if mode == Mode::HeadOnly => lenient_request_line(&buf, start_span.clone())?,
         Err(e) => return Err(e),
     };
-
-    let mut headers = Vec::with_capacity(16);
-    for span in lines {
-        headers.push(parse_header_line(&buf[span.clone()], span)?);
-    }
 
     Ok(SipMessage {
         start: Part::original(to_span(start_span)),

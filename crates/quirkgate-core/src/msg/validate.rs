@@ -74,12 +74,12 @@ pub(crate) fn check_header(name: HeaderName, value: &[u8]) -> Result<(), String>
     let each = |f: &dyn Fn(&[u8]) -> Result<(), String>| split_list(value).try_for_each(f);
     match name {
         HeaderName::Via => each(&|v| Via::parse(v).map(drop)),
-        HeaderName::From | HeaderName::To => NameAddr::parse(value).map(drop),
+        HeaderName::From | HeaderName::To => NameAddr::parse_checked(value).map(drop),
         HeaderName::Contact if trim_lws(value) == b"*" => Ok(()),
         HeaderName::Contact
         | HeaderName::Route
         | HeaderName::RecordRoute
-        | HeaderName::PAssertedIdentity => each(&|v| NameAddr::parse(v).map(drop)),
+        | HeaderName::PAssertedIdentity => each(&|v| NameAddr::parse_checked(v).map(drop)),
         HeaderName::CSeq => CSeq::parse(value).map(drop),
         HeaderName::CallId => check_call_id(value),
         HeaderName::MaxForwards => parse_decimal(value, 255)
