@@ -145,18 +145,7 @@ pub async fn run(
     loop {
         // First, so that what `start` queued leaves at once rather than
         // with the first timer.
-        while let Some(out) = gateway.poll_transmit() {
-            router.send(out);
-        }
-        while let Some(event) = gateway.poll_event() {
-            match event {
-                Event::Bindings { number, bindings } => {
-                    if let Err(e) = store.save(&number, &bindings) {
-                        warn!(%number, error = %e, "cannot store the registration");
-                    }
-                }
-            }
-        }
+        settle(&mut gateway, &mut router, &mut store);
         // What the admin API shows, refreshed whenever a line changed.
         if gateway.lines_generation() != published {
             published = gateway.lines_generation();
@@ -185,9 +174,7 @@ pub async fn run(
                 // re-armed and a select polled), sending as we go.
                 for _ in 0..INPUT_BATCH {
                     let Ok(input) = rx.try_recv() else { break };
-                    while let Some(out) = gateway.poll_transmit() {
-                        router.send(out);
-                    }
+                    settle(&mut gateway, &mut router, &mut store);
                     router.input(&mut gateway, clock.now(), input);
                 }
             }
@@ -197,6 +184,23 @@ pub async fn run(
                 return Ok(());
             }
         }
+    }
+}
+
+/// Stores what the gateway reports, then sends what it queued: a
+/// registration is on disk before the 200 that confirms it leaves.
+fn settle(gateway: &mut Gateway, router: &mut Router, store: &mut Store) {
+    while let Some(event) = gateway.poll_event() {
+        match event {
+            Event::Bindings { number, bindings } => {
+                if let Err(e) = store.save(&number, &bindings) {
+                    warn!(%number, error = %e, "cannot store the registration");
+                }
+            }
+        }
+    }
+    while let Some(out) = gateway.poll_transmit() {
+        router.send(out);
     }
 }
 

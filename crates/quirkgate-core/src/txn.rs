@@ -144,7 +144,9 @@ struct MergeKey {
 #[derive(Default)]
 pub struct TransactionLayer {
     next_id: u64,
-    txs: HashMap<TxId, Transaction>,
+    /// Boxed: a table of transactions inline would be mostly empty slots
+    /// of a large struct.
+    txs: HashMap<TxId, Box<Transaction>>,
     clients: HashMap<ClientKey, TxId>,
     servers: HashMap<ServerKey, TxId>,
     merges: HashMap<MergeKey, TxId>,
@@ -305,7 +307,7 @@ impl TransactionLayer {
         self.servers.insert(key.clone(), id);
         self.txs.insert(
             id,
-            Transaction {
+            Box::new(Transaction {
                 invite,
                 state: if invite {
                     State::Proceeding
@@ -319,7 +321,7 @@ impl TransactionLayer {
                 client_key: None,
                 server_key: Some(key),
                 merge_key,
-            },
+            }),
         );
         id
     }
@@ -542,7 +544,7 @@ impl TransactionLayer {
         let reliable = flow.transport.is_reliable();
         self.txs.insert(
             id,
-            Transaction {
+            Box::new(Transaction {
                 invite,
                 state: if invite {
                     State::Calling
@@ -556,7 +558,7 @@ impl TransactionLayer {
                 client_key: Some(key),
                 server_key: None,
                 merge_key: None,
-            },
+            }),
         );
         let (retransmit, timeout) = if invite {
             (Timer::A, Timer::B)

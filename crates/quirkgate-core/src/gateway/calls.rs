@@ -164,7 +164,9 @@ struct Reliable {
 #[derive(Default)]
 pub(super) struct Calls {
     next: u64,
-    calls: HashMap<CallKey, Call>,
+    /// Boxed: a `Call` is large, and a table of them inline would be
+    /// mostly empty slots of that size (memory per held call).
+    calls: HashMap<CallKey, Box<Call>>,
     /// (Call-ID, our tag) of every leg.
     dialogs: HashMap<(Bytes, String), (CallKey, Side)>,
     clients: HashMap<TxId, (CallKey, Purpose)>,
@@ -194,10 +196,15 @@ impl Calls {
             .insert((leg.call_id.clone(), leg.local_tag.clone()), (key, side));
     }
 
-    fn remove(&mut self, key: CallKey) -> Option<Call> {
+    fn remove(&mut self, key: CallKey) -> Option<Box<Call>> {
         let call = self.calls.remove(&key)?;
-        self.dialogs.retain(|_, (k, _)| *k != key);
-        self.invites.retain(|_, k| *k != key);
+        // By the keys it was indexed under: a scan of every call's entries
+        // would cost each hang-up the number of calls held.
+        for leg in std::iter::once(&call.a).chain(call.forks.iter().map(|f| &f.leg)) {
+            self.dialogs
+                .remove(&(leg.call_id.clone(), leg.local_tag.clone()));
+        }
+        self.invites.remove(&call.a_tx);
         Some(call)
     }
 }
@@ -390,7 +397,7 @@ impl Gateway {
         }
         self.calls.calls.insert(
             key,
-            Call {
+            Box::new(Call {
                 provider: plan.provider,
                 transit: plan.transit,
                 caller_number: plan.caller_number,
@@ -411,7 +418,7 @@ impl Gateway {
                 re_2xx: None,
                 session: None,
                 provider_sdp: None,
-            },
+            }),
         );
         for destination in plan.destinations {
             self.start_fork(now, key, destination);
@@ -578,6 +585,8 @@ impl Gateway {
         self.calls.index(key, Side::Callee(index), &leg);
         self.calls.clients.insert(tx, (key, Purpose::Invite(index)));
         if let Some(call) = self.calls.calls.get_mut(&key) {
+            // Forks are few and a `Fork` large: no spare slots.
+            call.forks.reserve_exact(1);
             call.forks.push(Fork {
                 leg,
                 invite: tx,
