@@ -3,9 +3,9 @@
 //! of leaving stale ones behind.
 
 use std::collections::BTreeSet;
+use std::hash::Hash;
 
 use foldhash::{HashMap, HashMapExt};
-use std::hash::Hash;
 
 use crate::time::Time;
 

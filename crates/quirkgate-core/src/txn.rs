@@ -6,11 +6,11 @@
 //! [`TimerTable`]; retransmissions happen only over UDP.
 
 use std::collections::VecDeque;
-
-use foldhash::HashMap;
+use std::io::Write;
 use std::time::Duration;
 
 use bytes::Bytes;
+use foldhash::HashMap;
 
 use crate::msg::build::{response, MessageWriter};
 use crate::msg::{HeaderName, Method, SipMessage};
@@ -112,8 +112,9 @@ struct ClientKey {
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct ServerKey {
     branch: Bytes,
+    /// Lowercase `host[:port]`.
     sent_by: Bytes,
-    method: Bytes,
+    method: Method,
 }
 
 #[derive(Debug)]
@@ -206,13 +207,15 @@ impl TransactionLayer {
         }
     }
 
-    fn server_key(msg: &SipMessage, method: &[u8]) -> Option<ServerKey> {
+    fn server_key(msg: &SipMessage, method: Method) -> Option<ServerKey> {
         let via = msg.top_via()?.ok()?;
         let branch = via.branch().unwrap_or_default();
-        let sent_by = match via.port {
-            Some(p) => format!("{}:{p}", String::from_utf8_lossy(via.host)).into_bytes(),
-            None => via.host.to_vec(),
-        };
+        let mut sent_by = Vec::with_capacity(via.host.len() + 6);
+        sent_by.extend(via.host.iter().map(u8::to_ascii_lowercase));
+        if let Some(port) = via.port {
+            // Writing to a Vec cannot fail.
+            let _ = write!(sent_by, ":{port}");
+        }
         // RFC 2543 peers send no magic cookie: key on what identifies the
         // request instead (RFC 3261 §17.2.3, simplified).
         let branch = if branch.starts_with(b"z9hG4bK") && branch.len() > 7 {
@@ -241,17 +244,17 @@ impl TransactionLayer {
         };
         Some(ServerKey {
             branch,
-            sent_by: Bytes::from(sent_by.to_ascii_lowercase()),
-            method: Bytes::copy_from_slice(method),
+            sent_by: Bytes::from(sent_by),
+            method,
         })
     }
 
     fn receive_request(&mut self, now: Time, msg: SipMessage, flow: Flow) {
         let method = msg.method().cloned().unwrap_or(Method::Options);
-        let key_method: &[u8] = if method == Method::Ack {
-            b"INVITE"
+        let key_method = if method == Method::Ack {
+            Method::Invite
         } else {
-            method.as_bytes()
+            method.clone()
         };
         let Some(key) = Self::server_key(&msg, key_method) else {
             return;
@@ -377,7 +380,7 @@ impl TransactionLayer {
 
     fn receive_cancel(&mut self, now: Time, key: ServerKey, cancel: SipMessage, flow: Flow) {
         let invite_key = ServerKey {
-            method: Bytes::from_static(b"INVITE"),
+            method: Method::Invite,
             ..key.clone()
         };
         let invite = self.servers.get(&invite_key).copied();

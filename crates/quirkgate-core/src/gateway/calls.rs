@@ -1247,39 +1247,42 @@ impl Gateway {
 
     /// Resends our 2xx to a re-INVITE until its ACK, for 64*T1 at most.
     pub(super) fn retransmit_re_2xx(&mut self, now: Time, key: CallKey) {
-        let Some(call) = self.calls.calls.get_mut(&key) else {
-            return;
-        };
-        let Some(resend) = call.re_2xx.as_mut() else {
-            return;
-        };
-        match resend.next(now, T2) {
-            None => call.re_2xx = None,
-            Some(next) => {
-                let (flow, data) = (resend.flow, resend.data.clone());
-                self.resend(flow, data, GwTimer::RetransmitRe2xx(key), next);
-            }
-        }
+        self.resend_2xx(now, key, |c| &mut c.re_2xx, GwTimer::RetransmitRe2xx(key));
     }
 
     /// Resends our 2xx to the caller until its ACK; without one after
     /// 64*T1 the caller is gone and the call ends (§13.3.1.4).
     pub(super) fn retransmit_2xx(&mut self, now: Time, key: CallKey) {
+        if self.resend_2xx(now, key, |c| &mut c.a_2xx, GwTimer::Retransmit2xx(key)) {
+            tracing::info!(call = key.0, "no ACK for the 2xx, ending the call");
+            self.hang_up(now, key, None);
+        }
+    }
+
+    /// Resends the 2xx held in `slot` and re-arms `timer`; true when its
+    /// 64*T1 are over without an ACK (the slot is emptied then).
+    fn resend_2xx(
+        &mut self,
+        now: Time,
+        key: CallKey,
+        slot: fn(&mut Call) -> &mut Option<Resend>,
+        timer: GwTimer,
+    ) -> bool {
         let Some(call) = self.calls.calls.get_mut(&key) else {
-            return;
+            return false;
         };
-        let Some(resend) = call.a_2xx.as_mut() else {
-            return;
+        let Some(resend) = slot(call).as_mut() else {
+            return false;
         };
         match resend.next(now, T2) {
             None => {
-                tracing::info!(call = key.0, "no ACK for the 2xx, ending the call");
-                call.a_2xx = None;
-                self.hang_up(now, key, None);
+                *slot(call) = None;
+                true
             }
             Some(next) => {
                 let (flow, data) = (resend.flow, resend.data.clone());
-                self.resend(flow, data, GwTimer::Retransmit2xx(key), next);
+                self.resend(flow, data, timer, next);
+                false
             }
         }
     }

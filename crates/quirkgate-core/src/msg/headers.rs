@@ -269,11 +269,11 @@ impl<'a> Via<'a> {
         // `host : port` may hold LWS around the colon; only then is a
         // copy without it needed.
         let sent_by = &sent_by_start[..sent_by_len];
-        let (_, port) = if sent_by.iter().any(|&b| is_lws(b)) {
+        let port = if sent_by.iter().any(|&b| is_lws(b)) {
             let joined: Vec<u8> = sent_by.iter().copied().filter(|&b| !is_lws(b)).collect();
-            parse_hostport(&joined).map(|(_, port)| ((), port))
+            parse_hostport(&joined).map(|(_, port)| port)
         } else {
-            parse_hostport(sent_by).map(|(_, port)| ((), port))
+            parse_hostport(sent_by).map(|(_, port)| port)
         }
         .map_err(|e| format!("sent-by: {e}"))?;
         let host = &sent_by_start[..host_len];
